@@ -1,0 +1,249 @@
+"""Model configuration: dataclasses, the public checkpoints' presets, and Hugging Face config.json conversion."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class VisionConfig:
+    depth: int
+    hidden_size: int
+    num_heads: int
+    intermediate_size: int
+    out_hidden_size: int
+    fullatt_block_indexes: tuple[int, ...]
+    patch_size: int = 14
+    temporal_patch_size: int = 2
+    spatial_merge_size: int = 2
+    in_channels: int = 3
+    window_size: int = 112  # pixels
+    tokens_per_second: float = 2.0
+    rms_norm_eps: float = 1e-6  # hard-coded in the reference implementation
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def patch_dim(self) -> int:
+        return self.in_channels * self.temporal_patch_size * self.patch_size**2
+
+    @property
+    def merge_unit(self) -> int:
+        return self.spatial_merge_size**2
+
+    @property
+    def window_merged(self) -> int:
+        """Window side in merged tokens."""
+        return self.window_size // self.spatial_merge_size // self.patch_size
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    mrope_section: tuple[int, int, int]
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 1_000_000.0
+    tie_word_embeddings: bool = False
+    max_position_embeddings: int = 128_000
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    text: TextConfig
+    vision: VisionConfig
+    image_token_id: int = 151655
+    video_token_id: int = 151656
+    vision_start_token_id: int = 151652
+    vision_end_token_id: int = 151653
+    bos_token_id: int = 151643
+    eos_token_id: int = 151645
+    pad_token_id: int = 151643
+
+    def __post_init__(self):
+        v, t = self.vision, self.text
+        problems = []
+        if v.out_hidden_size != t.hidden_size:
+            problems.append(f"vision.out_hidden_size {v.out_hidden_size} != text.hidden_size {t.hidden_size}")
+        if 2 * sum(t.mrope_section) != t.head_dim:
+            problems.append(f"2 * sum(mrope_section {t.mrope_section}) != text head_dim {t.head_dim}")
+        if v.head_dim % 4:
+            problems.append(f"vision head_dim {v.head_dim} must be divisible by 4 (2-D rotary halves)")
+        if t.num_attention_heads % t.num_key_value_heads:
+            problems.append(f"num_attention_heads {t.num_attention_heads} not a multiple of kv heads {t.num_key_value_heads}")
+        if v.window_merged < 1:
+            problems.append(f"window_size {v.window_size} is smaller than one merged token")
+        if any(not 0 <= i < v.depth for i in v.fullatt_block_indexes):
+            problems.append(f"fullatt_block_indexes {v.fullatt_block_indexes} outside depth {v.depth}")
+        for name in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
+            if not 0 <= getattr(self, name) < t.vocab_size:
+                problems.append(f"{name} {getattr(self, name)} outside vocab_size {t.vocab_size}")
+        if problems:
+            raise ValueError("invalid Qwen2.5-VL config: " + "; ".join(problems))
+
+    # ---- Hugging Face config.json -------------------------------------------------------------------------------
+    @classmethod
+    def from_hf_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+        """Reads the hub's flat config.json and the nested `text_config` form alike."""
+        text = dict(d)
+        text.update(d.get("text_config") or {})
+        rope = text.get("rope_parameters") or text.get("rope_scaling") or {}
+        try:
+            mrope = tuple(int(x) for x in rope["mrope_section"])
+            vis = dict(d["vision_config"])
+            tc = TextConfig(
+                vocab_size=int(text["vocab_size"]),
+                hidden_size=int(text["hidden_size"]),
+                intermediate_size=int(text["intermediate_size"]),
+                num_hidden_layers=int(text["num_hidden_layers"]),
+                num_attention_heads=int(text["num_attention_heads"]),
+                num_key_value_heads=int(text["num_key_value_heads"]),
+                mrope_section=mrope,
+                rms_norm_eps=float(text["rms_norm_eps"]),
+                rope_theta=float(rope.get("rope_theta", text.get("rope_theta", 1_000_000.0))),
+                tie_word_embeddings=bool(d.get("tie_word_embeddings", text.get("tie_word_embeddings", False))),
+                max_position_embeddings=int(text.get("max_position_embeddings", 128_000)),
+            )
+            vc = VisionConfig(
+                depth=int(vis["depth"]),
+                hidden_size=int(vis["hidden_size"]),
+                num_heads=int(vis["num_heads"]),
+                intermediate_size=int(vis["intermediate_size"]),
+                out_hidden_size=int(vis["out_hidden_size"]),
+                fullatt_block_indexes=tuple(int(i) for i in vis["fullatt_block_indexes"]),
+                patch_size=int(vis.get("patch_size", 14)),
+                temporal_patch_size=int(vis.get("temporal_patch_size", 2)),
+                spatial_merge_size=int(vis.get("spatial_merge_size", 2)),
+                in_channels=int(vis.get("in_channels", vis.get("in_chans", 3))),
+                window_size=int(vis["window_size"]),
+                tokens_per_second=float(vis["tokens_per_second"]),
+            )
+        except KeyError as e:
+            raise KeyError(f"Qwen2.5-VL config.json lacks the field {e.args[0]!r}") from None
+        for act in (text.get("hidden_act", "silu"), vis.get("hidden_act", "silu")):
+            if act != "silu":
+                raise ValueError(f"hidden_act {act!r} is not supported: Qwen2.5-VL uses silu")
+        ids = {k: int(d[k]) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
+                                      "vision_end_token_id", "bos_token_id", "eos_token_id") if d.get(k) is not None}
+        if d.get("pad_token_id") is not None:
+            ids["pad_token_id"] = int(d["pad_token_id"])
+        return cls(text=tc, vision=vc, **ids)
+
+    def to_hf_dict(self) -> dict[str, Any]:
+        """The hub's flat layout, which transformers 4.49+ and 5.x both read."""
+        t, v = self.text, self.vision
+        return {
+            "architectures": ["Qwen2_5_VLForConditionalGeneration"],
+            "model_type": "qwen2_5_vl",
+            "vocab_size": t.vocab_size,
+            "hidden_size": t.hidden_size,
+            "intermediate_size": t.intermediate_size,
+            "num_hidden_layers": t.num_hidden_layers,
+            "num_attention_heads": t.num_attention_heads,
+            "num_key_value_heads": t.num_key_value_heads,
+            "hidden_act": "silu",
+            "rms_norm_eps": t.rms_norm_eps,
+            "rope_theta": t.rope_theta,
+            "rope_scaling": {"type": "mrope", "mrope_section": list(t.mrope_section)},
+            "max_position_embeddings": t.max_position_embeddings,
+            "use_sliding_window": False,
+            "attention_dropout": 0.0,
+            "tie_word_embeddings": t.tie_word_embeddings,
+            "image_token_id": self.image_token_id,
+            "video_token_id": self.video_token_id,
+            "vision_start_token_id": self.vision_start_token_id,
+            "vision_end_token_id": self.vision_end_token_id,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": self.eos_token_id,
+            "pad_token_id": self.pad_token_id,
+            "torch_dtype": "float32",
+            "vision_config": {
+                "depth": v.depth,
+                "hidden_size": v.hidden_size,
+                "num_heads": v.num_heads,
+                "intermediate_size": v.intermediate_size,
+                "out_hidden_size": v.out_hidden_size,
+                "fullatt_block_indexes": list(v.fullatt_block_indexes),
+                "patch_size": v.patch_size,
+                "temporal_patch_size": v.temporal_patch_size,
+                "spatial_merge_size": v.spatial_merge_size,
+                "in_channels": v.in_channels,
+                "in_chans": v.in_channels,
+                "window_size": v.window_size,
+                # transformers validates this field as an int; the shipped checkpoints use 2.
+                "tokens_per_second": int(v.tokens_per_second) if float(v.tokens_per_second).is_integer()
+                else v.tokens_per_second,
+                "hidden_act": "silu",
+            },
+        }
+
+
+_QWEN_VISION = dict(depth=32, hidden_size=1280, num_heads=16, intermediate_size=3420,
+                    fullatt_block_indexes=(7, 15, 23, 31), window_size=112, tokens_per_second=2.0)
+
+
+def qwen2_5_vl_3b() -> ModelConfig:
+    """Qwen/Qwen2.5-VL-3B-Instruct config.json."""
+    return ModelConfig(
+        text=TextConfig(vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
+                        num_attention_heads=16, num_key_value_heads=2, mrope_section=(16, 24, 24),
+                        tie_word_embeddings=True),
+        vision=VisionConfig(out_hidden_size=2048, **_QWEN_VISION),
+    )
+
+
+def qwen2_5_vl_7b() -> ModelConfig:
+    """Qwen/Qwen2.5-VL-7B-Instruct config.json."""
+    return ModelConfig(
+        text=TextConfig(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                        num_attention_heads=28, num_key_value_heads=4, mrope_section=(16, 24, 24),
+                        tie_word_embeddings=False),
+        vision=VisionConfig(out_hidden_size=3584, **_QWEN_VISION),
+    )
+
+
+def tiny(vocab_size: int = 151936, tie_word_embeddings: bool = False) -> ModelConfig:
+    """A few-hundred-thousand-parameter model for tests: GQA, windows with padding windows, both attention kinds.
+
+    With a vocabulary too small for Qwen's special ids, those ids move to the top of the vocabulary.
+    """
+    ids = {} if vocab_size > 151656 else dict(
+        vision_start_token_id=vocab_size - 6, vision_end_token_id=vocab_size - 5, image_token_id=vocab_size - 4,
+        video_token_id=vocab_size - 3, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    return ModelConfig(**ids,
+        text=TextConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, mrope_section=(2, 3, 3),
+                        tie_word_embeddings=tie_word_embeddings, max_position_embeddings=4096),
+        vision=VisionConfig(depth=4, hidden_size=32, num_heads=2, intermediate_size=48, out_hidden_size=64,
+                            fullatt_block_indexes=(1, 3), window_size=56, tokens_per_second=2.0),
+    )
+
+
+def demo() -> ModelConfig:
+    """A small model that trains on a laptop CPU: the real Qwen vocabulary, 4 text layers, a 4-block vision tower."""
+    return ModelConfig(
+        text=TextConfig(vocab_size=151936, hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+                        num_attention_heads=4, num_key_value_heads=2, mrope_section=(8, 12, 12),
+                        tie_word_embeddings=True, max_position_embeddings=8192),
+        vision=VisionConfig(depth=4, hidden_size=128, num_heads=4, intermediate_size=256, out_hidden_size=256,
+                            fullatt_block_indexes=(1, 3), window_size=112, tokens_per_second=2.0),
+    )
+
+
+PRESETS = {"qwen2_5_vl_3b": qwen2_5_vl_3b, "qwen2_5_vl_7b": qwen2_5_vl_7b, "tiny": tiny, "demo": demo}
+
+
+def preset(name: str) -> ModelConfig:
+    if name not in PRESETS:
+        raise KeyError(f"unknown model preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]()

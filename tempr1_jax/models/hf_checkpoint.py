@@ -1,0 +1,183 @@
+"""Hugging Face Qwen2.5-VL folders (config.json + single or sharded safetensors): load, stream, export.
+
+Both key layouts are accepted: the hub's (`visual.*`, `model.layers.*`) and the newer in-memory one that some
+transformers releases write (`model.visual.*`, `model.language_model.*`). Exports use the hub layout.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+
+from tempr1_jax.models.config import ModelConfig
+from tempr1_jax.models.factory import Path, abstract_model, materialize
+from tempr1_jax.models.qwen25vl import Qwen25VL
+from tempr1_jax.models.sharding import LOGICAL_AXIS_RULES, make_mesh
+from tempr1_jax.models.tensor_files import CheckpointError, SafetensorsFile, write_safetensors
+
+# How a parameter is stored on disk: as is, transposed (torch Linear [out, in]), or the Conv3d patch kernel.
+AS_IS, TRANSPOSED, CONV3D = "as_is", "transposed", "conv3d"
+
+
+def hf_key(path: Path) -> tuple[str, str]:
+    """Our parameter path -> (hub key, storage kind)."""
+    name = ".".join(str(p) for p in path)
+    if name == "visual.patch_embed":
+        return "visual.patch_embed.proj.weight", CONV3D
+    if name == "language.embed_tokens":
+        return "model.embed_tokens.weight", AS_IS
+    name = re.sub(r"^language\.lm_head\.", "lm_head.", name)
+    name = re.sub(r"^language\.", "model.", name)
+    name = re.sub(r"\.mlp_(\d)\.", r".mlp.\1.", name)
+    if name.endswith(".kernel"):
+        return name[: -len("kernel")] + "weight", TRANSPOSED
+    if name.endswith(".scale"):
+        return name[: -len("scale")] + "weight", AS_IS
+    return name, AS_IS
+
+
+def _canonical(key: str) -> str:
+    key = re.sub(r"^model\.visual\.", "visual.", key)
+    return re.sub(r"^model\.language_model\.", "model.", key)
+
+
+def _read_slice(arr: np.ndarray, kind: str, idx: tuple[slice, ...]) -> np.ndarray:
+    if kind == TRANSPOSED:
+        return np.asarray(arr[idx[1], idx[0]]).T
+    if kind == CONV3D:  # [D, C, T, P, P] -> kernel [C*T*P*P, D]
+        rows = np.asarray(arr[idx[1]])
+        return rows.reshape(rows.shape[0], -1).T[idx[0]]
+    return np.asarray(arr[idx])
+
+
+def _disk_shape(shape: tuple[int, ...], kind: str, disk: tuple[int, ...]) -> bool:
+    if kind == TRANSPOSED:
+        return disk == shape[::-1]
+    if kind == CONV3D:
+        return len(disk) == 5 and disk[0] == shape[1] and int(np.prod(disk[1:])) == shape[0]
+    return disk == shape
+
+
+def read_config(path: str) -> ModelConfig:
+    cfg_path = os.path.join(path, "config.json")
+    if not os.path.isfile(cfg_path):
+        raise CheckpointError(f"{path}: no config.json (expected a Hugging Face model folder)")
+    with open(cfg_path) as fh:
+        try:
+            d = json.load(fh)
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{cfg_path}: invalid JSON ({e})") from None
+    try:
+        return ModelConfig.from_hf_dict(d)
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{cfg_path}: {e.args[0]}") from None
+
+
+def open_tensors(path: str) -> dict[str, tuple[SafetensorsFile, str]]:
+    """Canonical key -> (file, key in that file), over model.safetensors or the sharded index."""
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        with open(index) as fh:
+            weight_map = json.load(fh)["weight_map"]
+        files = sorted(set(weight_map.values()))
+    else:
+        files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
+    if not files:
+        raise CheckpointError(f"{path}: no .safetensors files")
+    table = {}
+    for f in files:
+        full = os.path.join(path, f)
+        if not os.path.isfile(full):
+            raise CheckpointError(f"{index}: lists {f}, which is missing")
+        st = SafetensorsFile(full)
+        for k in st.keys():
+            table[_canonical(k)] = (st, k)
+    return table
+
+
+def load_pretrained(path: str, mesh: Mesh | None = None, *, dtype=jnp.float32, param_dtype=jnp.float32,
+                    rules=LOGICAL_AXIS_RULES, config: ModelConfig | None = None) -> Qwen25VL:
+    """Loads a Hugging Face Qwen2.5-VL folder, streaming each tensor slice into its device shard.
+
+    Computation runs in `dtype` (float32 by default) and parameters are stored in `param_dtype`.
+    """
+    cfg = config or read_config(path)
+    mesh = mesh or make_mesh()
+    tensors = open_tensors(path)
+    graphdef, state = abstract_model(cfg, mesh, dtype=dtype, param_dtype=param_dtype, rules=rules)
+    wanted = {}
+    for p, var in nnx.to_flat_state(state):
+        key, kind = hf_key(p)
+        if key == "lm_head.weight" and key not in tensors and cfg.text.tie_word_embeddings:
+            key = "model.embed_tokens.weight"
+        wanted[p] = (key, kind, var.get_value().shape)
+    missing = sorted(k for k, _, _ in wanted.values() if k not in tensors)
+    used = {k for k, _, _ in wanted.values()}
+    unexpected = sorted(k for k in tensors if k not in used and not (k == "lm_head.weight" and cfg.text.tie_word_embeddings))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: checkpoint keys do not match the config: missing {missing[:10]}"
+                              f"{' ...' if len(missing) > 10 else ''}, unexpected {unexpected[:10]}"
+                              f"{' ...' if len(unexpected) > 10 else ''}")
+    for p, (key, kind, shape) in wanted.items():
+        st, k = tensors[key]
+        if not _disk_shape(shape, kind, st.shape(k)):
+            raise CheckpointError(f"{st.path}: tensor {k!r} has shape {list(st.shape(k))}, the config needs "
+                                  f"{list(shape[::-1]) if kind == TRANSPOSED else list(shape)}")
+
+    def read(p, idx):
+        key, kind, _ = wanted[p]
+        st, k = tensors[key]
+        return _read_slice(st[k], kind, idx)
+
+    return materialize(graphdef, state, read)
+
+
+def save_pretrained(model: Qwen25VL, path: str, *, dtype=None, max_shard_bytes: int = 4 << 30):
+    """Writes config.json and hub-layout safetensors (sharded past `max_shard_bytes`) that transformers loads.
+
+    `dtype` (e.g. jnp.bfloat16) converts on the way out; by default tensors keep their parameter dtype.
+    """
+    os.makedirs(path, exist_ok=True)
+    tensors: dict[str, np.ndarray] = {}
+    for p, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        key, kind = hf_key(p)
+        arr = np.asarray(jax.device_get(var.get_value()))
+        if dtype is not None:
+            arr = arr.astype(dtype)
+        if kind == TRANSPOSED:
+            arr = arr.T
+        elif kind == CONV3D:
+            v = model.cfg.vision
+            arr = arr.T.reshape(-1, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size)
+        tensors[key] = np.ascontiguousarray(arr)
+    if jax.process_index() != 0:
+        return
+    shards, current, size = [], {}, 0
+    for k, a in tensors.items():
+        if current and size + a.nbytes > max_shard_bytes:
+            shards.append(current)
+            current, size = {}, 0
+        current[k], size = a, size + a.nbytes
+    shards.append(current)
+    cfg = model.cfg.to_hf_dict()
+    cfg["torch_dtype"] = {np.dtype("float32"): "float32", np.dtype("float16"): "float16"}.get(
+        next(iter(tensors.values())).dtype, "bfloat16")
+    with open(os.path.join(path, "config.json"), "w") as fh:
+        json.dump(cfg, fh, indent=2)
+    if len(shards) == 1:
+        write_safetensors(os.path.join(path, "model.safetensors"), shards[0], {"format": "pt"})
+        return
+    weight_map = {}
+    for i, shard in enumerate(shards):
+        name = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        write_safetensors(os.path.join(path, name), shard, {"format": "pt"})
+        weight_map.update({k: name for k in shard})
+    with open(os.path.join(path, "model.safetensors.index.json"), "w") as fh:
+        json.dump({"metadata": {"total_size": sum(a.nbytes for a in tensors.values())}, "weight_map": weight_map},
+                  fh, indent=2)

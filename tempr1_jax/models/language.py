@@ -1,0 +1,138 @@
+"""The Qwen2 language model of Qwen2.5-VL: GQA with q/k/v biases, M-RoPE, SwiGLU, and a static-size KV cache."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx, struct
+
+from tempr1_jax.models.config import TextConfig
+from tempr1_jax.models.layers import Linear, RMSNorm, SwiGLU, apply_rope, masked_softmax_attention, param
+
+
+@struct.dataclass
+class KVCache:
+    """Keys and values for every layer in one static buffer; slots fill left to right for the whole batch.
+
+    `index` is the next free slot. `valid_BS` marks slots that hold a real token (prompt padding stays False), and
+    `next_position_B` is the M-RoPE position (all three rows agree after the prompt) of each row's next token.
+    """
+
+    k_LBSKH: jax.Array
+    v_LBSKH: jax.Array
+    valid_BS: jax.Array
+    index: jax.Array
+    next_position_B: jax.Array
+
+    @classmethod
+    def init(cls, cfg: TextConfig, batch: int, max_length: int, dtype=jnp.float32) -> "KVCache":
+        shape = (cfg.num_hidden_layers, batch, max_length, cfg.num_key_value_heads, cfg.head_dim)
+        return cls(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((batch, max_length), bool),
+                   jnp.zeros((), jnp.int32), jnp.zeros((batch,), jnp.int32))
+
+    @property
+    def max_length(self) -> int:
+        return self.k_LBSKH.shape[2]
+
+
+def mrope_cos_sin(positions_3BL: jax.Array, cfg: TextConfig, dtype) -> tuple[jax.Array, jax.Array]:
+    """cos/sin [B, L, head_dim]; frequency j takes its position from row t, h or w by `mrope_section`."""
+    half = cfg.head_dim // 2
+    inv_freq = 1.0 / (cfg.rope_theta ** (jnp.arange(0, cfg.head_dim, 2, dtype=jnp.float32) / cfg.head_dim))
+    row_of_freq = jnp.repeat(jnp.arange(3), jnp.array(cfg.mrope_section), total_repeat_length=half)
+    pos_BLF = jnp.moveaxis(positions_3BL.astype(jnp.float32), 0, -1)[..., row_of_freq]  # [B, L, half]
+    freqs = pos_BLF * inv_freq
+    emb = jnp.concatenate([freqs, freqs], axis=-1)
+    return jnp.cos(emb).astype(dtype), jnp.sin(emb).astype(dtype)
+
+
+class Attention(nnx.Module):
+    def __init__(self, cfg: TextConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
+        d, hd = cfg.hidden_size, cfg.head_dim
+        self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, hd
+        kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.q_proj = Linear(d, self.n_heads * hd, ("embed", "q_heads"), use_bias=True, **kw)
+        self.k_proj = Linear(d, self.n_kv * hd, ("embed", "kv_heads"), use_bias=True, **kw)
+        self.v_proj = Linear(d, self.n_kv * hd, ("embed", "kv_heads"), use_bias=True, **kw)
+        self.o_proj = Linear(self.n_heads * hd, d, ("q_heads", "embed"), use_bias=False, **kw)
+
+    def __call__(self, x_BLD, cos_BLH, sin_BLH, mask_BLS, cache=None):
+        """Self-attention; with `cache = (k_all, v_all, layer, index)` the new keys are written into the stacked
+        buffers in place (so a donated cache is never copied) and attention reads the layer's whole buffer."""
+        B, L, _ = x_BLD.shape
+        g = self.n_heads // self.n_kv
+        q = self.q_proj(x_BLD).reshape(B, L, self.n_kv, g, self.head_dim)
+        k = self.k_proj(x_BLD).reshape(B, L, self.n_kv, self.head_dim)
+        v = self.v_proj(x_BLD).reshape(B, L, self.n_kv, self.head_dim)
+        q = apply_rope(q, cos_BLH[:, :, None, None], sin_BLH[:, :, None, None])
+        k = apply_rope(k, cos_BLH[:, :, None], sin_BLH[:, :, None])
+        if cache is not None:
+            k_all, v_all, layer, index = cache
+            at = (layer, 0, index, 0, 0)
+            k_all = jax.lax.dynamic_update_slice(k_all, k[None].astype(k_all.dtype), at)
+            v_all = jax.lax.dynamic_update_slice(v_all, v[None].astype(v_all.dtype), at)
+            k, v, cache = k_all[layer], v_all[layer], (k_all, v_all)
+        mask = mask_BLS[:, None, None]  # [B, 1, 1, L, S]
+        out = masked_softmax_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask, self.head_dim**-0.5)
+        return self.o_proj(out.reshape(B, L, -1)), cache
+
+
+class DecoderLayer(nnx.Module):
+    def __init__(self, cfg: TextConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
+        self.self_attn = Attention(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.mlp = SwiGLU(cfg.hidden_size, cfg.intermediate_size, "embed", "mlp", use_bias=False, dtype=dtype,
+                          param_dtype=param_dtype, rngs=rngs)
+
+    def __call__(self, x_BLD, cos, sin, mask_BLS, cache=None):
+        h, cache = self.self_attn(self.input_layernorm(x_BLD), cos, sin, mask_BLS, cache)
+        x_BLD = x_BLD + h
+        return x_BLD + self.mlp(self.post_attention_layernorm(x_BLD)), cache
+
+
+class LanguageModel(nnx.Module):
+    def __init__(self, cfg: TextConfig, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
+        self.cfg, self.dtype = cfg, dtype
+        self.embed_tokens = param(rngs, nnx.initializers.normal(0.02), (cfg.vocab_size, cfg.hidden_size),
+                                  ("vocab", "embed"), param_dtype)
+        self.layers = nnx.List([DecoderLayer(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+                                for _ in range(cfg.num_hidden_layers)])
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
+        self.lm_head = None if cfg.tie_word_embeddings else Linear(
+            cfg.hidden_size, cfg.vocab_size, ("embed", "vocab"), use_bias=False, dtype=dtype,
+            param_dtype=param_dtype, rngs=rngs)
+
+    def embed(self, input_ids_BL: jax.Array) -> jax.Array:
+        return jnp.take(self.embed_tokens[...], input_ids_BL, axis=0).astype(self.dtype)
+
+    def logits(self, h_BLD: jax.Array) -> jax.Array:
+        if self.lm_head is None:
+            return jnp.dot(h_BLD, self.embed_tokens[...].astype(self.dtype).T)
+        return self.lm_head(h_BLD)
+
+    def __call__(self, x_BLD, positions_3BL, attention_mask_BL, cache: KVCache | None = None):
+        """Runs the decoder on embeddings; returns (final normed hidden states [B, L, D], updated cache).
+
+        Without a cache the mask is causal plus padding. With one, the L new tokens are written at `cache.index` and
+        attend to every valid earlier slot and causally among themselves.
+        """
+        B, L, _ = x_BLD.shape
+        cos, sin = mrope_cos_sin(positions_3BL, self.cfg, self.dtype)
+        new_valid = attention_mask_BL.astype(bool)
+        if cache is None:
+            causal = jnp.tril(jnp.ones((L, L), bool))
+            mask_BLS = causal[None] & new_valid[:, None, :]
+            for layer in self.layers:
+                x_BLD, _ = layer(x_BLD, cos, sin, mask_BLS)
+            return self.norm(x_BLD), None
+        S = cache.max_length
+        valid_BS = jax.lax.dynamic_update_slice_in_dim(cache.valid_BS, new_valid, cache.index, axis=1)
+        slot_S = jnp.arange(S)
+        query_slot_L = cache.index + jnp.arange(L)
+        mask_BLS = valid_BS[:, None, :] & (slot_S[None, None, :] <= query_slot_L[None, :, None])
+        k_all, v_all = cache.k_LBSKH, cache.v_LBSKH
+        for i, layer in enumerate(self.layers):
+            x_BLD, (k_all, v_all) = layer(x_BLD, cos, sin, mask_BLS, (k_all, v_all, i, cache.index))
+        new_cache = KVCache(k_all, v_all, valid_BS, cache.index + L,
+                            jnp.max(jnp.where(new_valid, positions_3BL.max(0), -1), axis=1).astype(jnp.int32) + 1)
+        return self.norm(x_BLD), new_cache

@@ -1,0 +1,67 @@
+"""The device mesh and the one table that maps logical axis names to mesh axes.
+
+Every parameter is annotated with logical names (see `layers.py`); this table alone decides the physical layout.
+Mesh axes: `data` (pure data parallelism), `fsdp` (data parallel with parameters and optimizer state sharded),
+`tensor` (Megatron-style model parallelism over heads and MLP columns).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+LOGICAL_AXIS_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
+    # activations
+    ("batch", ("data", "fsdp")),
+    ("length", None),
+    ("act_embed", None),
+    ("act_heads", "tensor"),
+    # language model parameters
+    ("vocab", "tensor"),
+    ("embed", "fsdp"),
+    ("q_heads", "tensor"),
+    ("kv_heads", "tensor"),
+    ("mlp", "tensor"),
+    ("norm", None),
+    # vision tower parameters
+    ("patch", None),
+    ("vision_embed", "fsdp"),
+    ("vision_qkv", "tensor"),
+    ("vision_heads", "tensor"),
+    ("vision_mlp", "tensor"),
+    ("merger_in", "fsdp"),
+    ("merger_mlp", "tensor"),
+)
+
+
+def make_mesh(shape: Sequence[int] = (1, -1, 1), devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A (data, fsdp, tensor) mesh; one entry may be -1 to take the remaining devices."""
+    devices = list(jax.devices() if devices is None else devices)
+    shape = list(shape)
+    if len(shape) != len(MESH_AXES):
+        raise ValueError(f"mesh shape {tuple(shape)} must have {len(MESH_AXES)} entries for axes {MESH_AXES}")
+    if shape.count(-1) > 1:
+        raise ValueError(f"mesh shape {tuple(shape)} has more than one -1")
+    if -1 in shape:
+        rest = math.prod(s for s in shape if s != -1)
+        if len(devices) % rest:
+            raise ValueError(f"mesh shape {tuple(shape)} does not divide {len(devices)} devices")
+        shape[shape.index(-1)] = len(devices) // rest
+    if math.prod(shape) != len(devices):
+        raise ValueError(f"mesh shape {tuple(shape)} needs {math.prod(shape)} devices, {len(devices)} are present")
+    # Auto axes: the compiler propagates shardings; Explicit axes would demand out_sharding on every contraction.
+    return Mesh(np.asarray(devices).reshape(shape), MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES))
+
+
+def logical_to_spec(names: Sequence[str | None], rules=LOGICAL_AXIS_RULES) -> PartitionSpec:
+    table = dict(rules)
+    return PartitionSpec(*(None if n is None else table.get(n) for n in names))
+
+
+def logical_sharding(mesh: Mesh, names: Sequence[str | None], rules=LOGICAL_AXIS_RULES) -> NamedSharding:
+    return NamedSharding(mesh, logical_to_spec(names, rules))
