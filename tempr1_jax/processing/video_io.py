@@ -17,7 +17,14 @@ from tempr1_jax.processing import vision
 
 
 class VideoDecodeError(ValueError):
-    """A video that cannot be used: missing, not a video, empty or corrupt. The message names the file."""
+    """A video that cannot be used. The message names the file; `reason` is one of REASONS, for bad-data reports."""
+
+    REASONS = ("missing", "empty", "unreadable", "too_short", "corrupt")
+
+    def __init__(self, path: str, reason: str, detail: str):
+        assert reason in self.REASONS, reason
+        super().__init__(f"{detail}: {path}")
+        self.path, self.reason = path, reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,16 +51,16 @@ class DecodedVideo:
 
 def _open(path: str) -> av.container.InputContainer:
     if not os.path.isfile(path):
-        raise VideoDecodeError(f"video file not found: {path}")
+        raise VideoDecodeError(path, "missing", "video file not found")
     if os.path.getsize(path) == 0:
-        raise VideoDecodeError(f"video file is empty (0 bytes): {path}")
+        raise VideoDecodeError(path, "empty", "video file is empty (0 bytes)")
     try:
         container = av.open(path)
     except av.FFmpegError as e:
-        raise VideoDecodeError(f"not a readable video: {path}: {e}") from e
+        raise VideoDecodeError(path, "unreadable", f"not a readable video ({e.strerror or e})") from e
     if not container.streams.video:
         container.close()
-        raise VideoDecodeError(f"no video stream in {path}")
+        raise VideoDecodeError(path, "unreadable", "no video stream")
     return container
 
 
@@ -84,7 +91,7 @@ def _decode_at(path: str, indices: np.ndarray, hw: tuple[int, int]) -> tuple[lis
                 if i + 1 >= len(wanted):
                     break
         except av.FFmpegError as e:
-            raise VideoDecodeError(f"corrupt video {path}: decoding failed after {seen} frames: {e}") from e
+            raise VideoDecodeError(path, "corrupt", f"decoding failed after {seen} frames ({e})") from e
     return frames, times, seen
 
 
@@ -99,11 +106,11 @@ def decode_video(path: str | os.PathLike, sampling: vision.VideoSampling = visio
         total_frames = stream.frames
         stream_duration = float(stream.duration * stream.time_base) if stream.duration else None
     if video_fps <= 0 or height <= 0 or width <= 0:
-        raise VideoDecodeError(f"video stream of {path} has no frame rate or size (fps={video_fps}, {height}x{width})")
+        raise VideoDecodeError(path, "unreadable", f"video stream has no frame rate or size (fps={video_fps}, {height}x{width})")
     if total_frames <= 0:
         total_frames = _count_frames(path)
     if total_frames < sampling.frame_factor:
-        raise VideoDecodeError(f"video {path} has {total_frames} frame(s), fewer than {sampling.frame_factor}")
+        raise VideoDecodeError(path, "too_short", f"{total_frames} frame(s), fewer than {sampling.frame_factor}")
 
     def sample(total: int):
         indices = vision.sample_frame_indices(total, video_fps, sampling)
@@ -114,7 +121,7 @@ def decode_video(path: str | os.PathLike, sampling: vision.VideoSampling = visio
     if len(frames) < len(indices):
         # The header over-counted (a truncated file, say): resample over the frames that really decode.
         if seen < sampling.frame_factor:
-            raise VideoDecodeError(f"corrupt video {path}: only {seen} of {total_frames} frames decode")
+            raise VideoDecodeError(path, "corrupt", f"only {seen} of {total_frames} frames decode")
         total_frames = seen
         indices, hw, (frames, times, seen) = sample(total_frames)
     timestamps_T = np.asarray(times, np.float64)

@@ -56,8 +56,9 @@ def test_container_without_frame_count_and_truncated_stream(tmp_path):
 
 def test_errors_name_the_file(tmp_path):
     missing = tmp_path / "missing.mp4"
-    with pytest.raises(video_io.VideoDecodeError, match="not found.*missing.mp4"):
+    with pytest.raises(video_io.VideoDecodeError, match="not found.*missing.mp4") as e:
         video_io.decode_video(missing)
+    assert e.value.reason == "missing"
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(video_io.VideoDecodeError, match="empty.*empty.mp4"):
@@ -74,6 +75,7 @@ def test_errors_name_the_file(tmp_path):
         video_io.decode_video(truncated)
     one = tmp_path / "one_frame.mp4"
     _ramp_video(one, frames=1)
-    with pytest.raises(video_io.VideoDecodeError, match="1 frame"):
+    with pytest.raises(video_io.VideoDecodeError, match="1 frame") as e:
         video_io.decode_video(one)
+    assert e.value.reason == "too_short" and e.value.path == str(one)
     assert issubclass(video_io.VideoDecodeError, ValueError)
