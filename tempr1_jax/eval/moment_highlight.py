@@ -149,7 +149,7 @@ def moment_retrieval(pairs: Sequence[tuple[Query, Prediction]]) -> dict[str, flo
             )
             r1_iou.append(_top1_iou(prediction.windows, gt))
         if not ap_rows:
-            warnings.warn(f"qvhighlights: MR-{bucket}-* left out: no query has a ground-truth window of length in {length_range}")
+            warnings.warn(f"qvhighlights: MR-{bucket}-* left out: no query has a ground-truth window with length in ({length_range[0]}, {length_range[1]}]")
             continue
         # Same reduction shapes as the official script: (queries, thresholds) -> thresholds -> scalar.
         ap_by_threshold = np.array(ap_rows).mean(axis=0)
