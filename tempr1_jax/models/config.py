@@ -133,10 +133,9 @@ class ModelConfig:
         for act in (text.get("hidden_act", "silu"), vis.get("hidden_act", "silu")):
             if act != "silu":
                 raise ValueError(f"hidden_act {act!r} is not supported: Qwen2.5-VL uses silu")
-        ids = {k: int(d[k]) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
-                                      "vision_end_token_id", "bos_token_id", "eos_token_id") if d.get(k) is not None}
-        if d.get("pad_token_id") is not None:
-            ids["pad_token_id"] = int(d["pad_token_id"])
+        ids = {k: int(text[k]) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
+                                         "vision_end_token_id", "bos_token_id", "eos_token_id", "pad_token_id")
+               if text.get(k) is not None}
         return cls(text=tc, vision=vc, **ids)
 
     def to_hf_dict(self) -> dict[str, Any]:
