@@ -219,8 +219,20 @@ def render(scene: Scene, cfg: SyntheticConfig) -> np.ndarray:
 
 def write_corpus(cfg: SyntheticConfig, video_dir: str, annotations_path: str, progress: bool = True) -> list[Sample]:
     """Renders every sample to `video_dir` as H.264 mp4 and writes their annotations as JSON lines (one `Sample`
-    each). Videos already on disk are kept: they are a pure function of (cfg, index), so a rerun resumes."""
+    each). Videos already on disk are kept, since they are a pure function of (cfg, index): a rerun resumes. The
+    folder remembers its config and refuses another one, which would leave stale videos under the same names."""
     os.makedirs(video_dir, exist_ok=True)
+    stamp_path = os.path.join(video_dir, "corpus_config.json")
+    stamp = json.dumps({**dataclasses.asdict(cfg), "num_samples": None, "task_weights": dict(cfg.task_weights)},
+                       sort_keys=True)
+    if os.path.exists(stamp_path):
+        with open(stamp_path) as f:
+            if f.read() != stamp:
+                raise ValueError(f"{video_dir} holds a synthetic corpus rendered with another config "
+                                 f"(see {stamp_path}); use a fresh folder")
+    else:
+        with open(stamp_path, "w") as f:
+            f.write(stamp)
     samples = []
     for index in tqdm(range(cfg.num_samples), desc=f"rendering -> {video_dir}", unit="video", disable=not progress):
         sample, scene = make_sample(cfg, index)
