@@ -1,0 +1,39 @@
+"""Pieces every stage builds from its config: the mesh, the model, the tokenizer and the video sampling."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset
+from tempr1_jax.processing.tokenizer import Tokenizer, load_tokenizer
+from tempr1_jax.processing.vision import VideoSampling
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def _dtype(name: str, field: str):
+    if name not in _DTYPES:
+        raise ValueError(f"config.{field} = {name!r}: expected one of {sorted(_DTYPES)}")
+    return _DTYPES[name]
+
+
+def build_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
+    return make_mesh(tuple(config.mesh.shape))
+
+
+def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Qwen25VL:
+    """`config.model.checkpoint` (a Hugging Face folder) if set, else the preset with random weights."""
+    m = config.model
+    dtype, param_dtype = _dtype(m.dtype, "model.dtype"), _dtype(m.param_dtype, "model.param_dtype")
+    if m.checkpoint:
+        return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype)
+    return init_model(preset(m.preset), mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
+
+
+def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
+    return load_tokenizer(config.get("tokenizer") or None)
+
+
+def build_sampling(config: ml_collections.ConfigDict) -> VideoSampling:
+    return VideoSampling(**config.video.to_dict())
