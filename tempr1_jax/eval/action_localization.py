@@ -23,7 +23,7 @@ F1_THRESHOLDS = (0.1, 0.3, 0.5, 0.7)
 
 @dataclasses.dataclass
 class Instances:
-    """Segments of one class (or of one submission), with their videos and scores, in file order."""
+    """Ground-truth or predicted segments of one class, with their videos and scores, in file order."""
 
     videos: list[str] = dataclasses.field(default_factory=list)
     segments: list[list[float]] = dataclasses.field(default_factory=list)

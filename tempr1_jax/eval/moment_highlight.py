@@ -90,16 +90,16 @@ def qvhighlights(
         )
     if not by_qid:
         raise EvalError(f"{annotations}: no annotated qid has a prediction")
-    # The official script decides from the first line which task the submission answers.
+    # The official script decides from the first line which task the submission answers. Queries are
+    # averaged in submission order, as the official single-process run does.
     first = records[0].data
     metrics: dict[str, float] = {}
     if isinstance(first, Mapping) and WINDOWS in first:
-        windows = {qid: _parse_prediction(record) for qid, record in by_qid.items()}
-        pairs = [(gt[qid], windows[qid]) for qid in gt if qid in windows]
+        pairs = [(gt[qid], _parse_prediction(record)) for qid, record in by_qid.items()]
         metrics.update(moment_retrieval(pairs))
         metrics["VHD-mIoU"] = 100 * float(np.mean([union_iou(p.windows, q.windows) for q, p in pairs]))
     if isinstance(first, Mapping) and SALIENCY in first:
-        metrics.update(highlight_detection([(gt[qid], _parse_saliency(by_qid[qid])) for qid in gt if qid in by_qid]))
+        metrics.update(highlight_detection([(gt[qid], _parse_saliency(record)) for qid, record in by_qid.items()]))
     if not metrics:
         raise EvalError(f"{records[0].where}: has neither {WINDOWS!r} nor {SALIENCY!r}")
     return metrics
@@ -131,35 +131,36 @@ def moment_retrieval(pairs: Sequence[tuple[Query, Prediction]]) -> dict[str, flo
     """
     metrics: dict[str, float] = {}
     for bucket, length_range in BUCKETS.items():
-        ap_rows, r1_iou = [], []
+        ap_rows, top1_iou = [], []
         for query, prediction in pairs:
-            gt = query.windows
-            if length_range is not None:
-                lo, hi = length_range
-                lengths = gt[:, 1] - gt[:, 0]
-                gt = gt[(lengths > lo) & (lengths <= hi)]
-                if len(gt) == 0:
-                    continue
-            top = slice(0, MAX_PRED_WINDOWS)
-            ap_rows.append(
-                detection_ap(
-                    gt, [0] * len(gt), prediction.windows[top], [0] * len(prediction.windows[top]),
-                    prediction.scores[top], THRESHOLDS, ties="keep_order",
-                )
-            )
-            r1_iou.append(_top1_iou(prediction.windows, gt))
+            gt = _windows_in(query.windows, length_range)
+            if len(gt) == 0:
+                continue
+            ranked = prediction.windows[:MAX_PRED_WINDOWS]
+            scores = prediction.scores[:MAX_PRED_WINDOWS]
+            ap_rows.append(detection_ap(gt, [0] * len(gt), ranked, [0] * len(ranked), scores, THRESHOLDS, "keep_order"))
+            top1_iou.append(_top1_iou(prediction.windows, gt))
         if not ap_rows:
-            warnings.warn(f"qvhighlights: MR-{bucket}-* left out: no query has a ground-truth window with length in ({length_range[0]}, {length_range[1]}]")
+            lo, hi = length_range
+            warnings.warn(f"qvhighlights: MR-{bucket}-* left out: no ground-truth window has a length in ({lo}, {hi}]")
             continue
         # Same reduction shapes as the official script: (queries, thresholds) -> thresholds -> scalar.
         ap_by_threshold = np.array(ap_rows).mean(axis=0)
         metrics[f"MR-{bucket}-mAP"] = 100 * float(np.mean(ap_by_threshold))
         for t, ap in zip(THRESHOLDS, ap_by_threshold):
             metrics[f"MR-{bucket}-mAP@{t}"] = 100 * float(ap)
-        r1_iou = np.array(r1_iou)
         for t in THRESHOLDS:
-            metrics[f"MR-{bucket}-R1@{t}"] = 100 * float(np.mean(reaches(r1_iou, t)))
+            metrics[f"MR-{bucket}-R1@{t}"] = 100 * float(np.mean(reaches(np.array(top1_iou), t)))
     return metrics
+
+
+def _windows_in(windows: np.ndarray, length_range: tuple[int, int] | None) -> np.ndarray:
+    """The windows whose length lies in (lo, hi]; all of them for the full bucket."""
+    if length_range is None:
+        return windows
+    lo, hi = length_range
+    lengths = windows[:, 1] - windows[:, 0]
+    return windows[(lengths > lo) & (lengths <= hi)]
 
 
 def _top1_iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -210,7 +211,9 @@ def _clip_ratings(query: Query) -> np.ndarray:
         isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(ratings) for c in clip_ids
     )
     if not valid_ids:
-        raise EvalError(f"{record.where}: key 'relevant_clip_ids' must list clip indices below {len(ratings)} (2-s clips of the video)")
+        raise EvalError(
+            f"{record.where}: key 'relevant_clip_ids' must list clip indices below {len(ratings)} (2-s clips of the video)"
+        )
     valid_saliency = (
         isinstance(saliency, list)
         and len(saliency) == len(clip_ids)

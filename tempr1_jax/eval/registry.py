@@ -105,5 +105,6 @@ def evaluate(
         )
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
-        raise EvalError(f"{benchmark} has no option {', '.join(unknown)}; its options: {', '.join(spec.options) or 'none'}")
+        known = ", ".join(spec.options) or "none"
+        raise EvalError(f"{benchmark} has no option {', '.join(unknown)}; its options: {known}")
     return spec.score(*annotations, predictions, **options)
