@@ -13,7 +13,6 @@ from tempr1_jax.eval.inputs import (
     EvalError,
     as_records,
     index_by_qid,
-    parse_number,
     parse_window,
     parse_windows,
     read_json,
@@ -44,7 +43,7 @@ def load_charades_sta(path: str) -> dict[int, list[float]]:
         fields = head.split()
         if not separator or len(fields) != 3:
             raise EvalError(f"{where}: expected 'VIDEO start end##sentence', got {line.rstrip()!r}")
-        queries[index] = [parse_number(_to_float(v, where), where) for v in fields[1:]]
+        queries[index] = parse_window([_to_float(v, where) for v in fields[1:]], where)
     return queries
 
 

@@ -85,3 +85,24 @@ def test_activitynet_dtg_pairs_windows_with_sentences_by_index(write_json):
     # Order matters: the same windows permuted are paired with the wrong sentences.
     swapped = evaluate("activitynet_dtg", [ann], [{"qid": "v1", "pred_relevant_windows": [[10, 20], [0, 10], [20, 40]]}])
     assert swapped == {"mIoU": pytest.approx(100 * (1 / 3) / 3)}
+
+
+def test_every_grounding_benchmark_scores_empty_predictions_as_zero(write_json):
+    anet = write_json("val_2.json", {"v1": {"duration": 40, "timestamps": [[0, 10], [10, 20]], "sentences": ["a", "b"]}})
+    tvg = write_json("tvgbench.json", [{"answer": "0.0-10.0"}])
+    zero = {"R1@0.3": 0.0, "R1@0.5": 0.0, "R1@0.7": 0.0, "mIoU": 0.0}
+    assert evaluate("activitynet_captions_grounding", [anet], []) == zero
+    assert evaluate("tvgbench", [tvg], []) == zero
+    assert evaluate("activitynet_dtg", [anet], []) == {"mIoU": 0.0}
+    assert evaluate("activitynet_dtg", [anet], [{"qid": "v1", "pred_relevant_windows": []}]) == {"mIoU": 0.0}
+
+
+def test_dtg_duplicate_reversed_and_past_end_windows(write_json):
+    anet = write_json("val_2.json", {"v1": {"duration": 40, "timestamps": [[0, 10], [10, 20]], "sentences": ["a", "b"]}})
+
+    def dtg(*windows):
+        return evaluate("activitynet_dtg", [anet], [{"qid": "v1", "pred_relevant_windows": list(windows)}])["mIoU"]
+
+    assert dtg([0, 10], [0, 10]) == 50.0  # the duplicate is paired with the second sentence and misses
+    assert dtg([10, 0], [20, 10]) == 0.0  # reversed windows have no intersection
+    assert dtg([0, 10], [10, 60]) == pytest.approx(100 * (1 + 10 / 50) / 2)  # past the 40-s end, not clipped

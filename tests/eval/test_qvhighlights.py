@@ -138,6 +138,20 @@ def test_saliency_lists_are_cut_or_padded_and_an_empty_one_is_a_miss(write_jsonl
     assert empty["HL-min-Fair-mAP"] == pytest.approx(100 * (2 / 5 + 2 / 5 + 2 / 5) / 3)
 
 
+def test_hit1_takes_the_first_of_tied_best_clips(write_jsonl):
+    gt = write_jsonl("gt.jsonl", T_HL_GT[:1])  # clip 0 unrated, clip 1 rated [4, 2, 0]
+    assert evaluate("qvhighlights", [gt], [{"qid": 1, "pred_saliency_scores": [0.9, 0.9, 0, 0, 0]}])["HL-min-VeryGood-Hit1"] == 0.0
+    assert evaluate("qvhighlights", [gt], [{"qid": 1, "pred_saliency_scores": [0, 0.9, 0.9, 0, 0]}])["HL-min-VeryGood-Hit1"] == 100.0
+
+
+def test_no_prediction_at_all(write_jsonl):
+    gt = write_jsonl("gt.jsonl", T_MR_GT)
+    with pytest.raises(EvalError, match="no prediction for 3 of the 3 qids"):
+        evaluate("qvhighlights", [gt], [])
+    with pytest.raises(EvalError, match="no annotated qid has a prediction"):
+        evaluate("qvhighlights", [gt], [], match_number=False)
+
+
 def test_both_tasks_in_one_submission(write_jsonl):
     pred = [{**T_HL_PRED[0], "pred_relevant_windows": [[2, 8, 1.0]]}, {**T_HL_PRED[1], "pred_relevant_windows": [[0, 2, 1.0]]}]
     m = evaluate("qvhighlights", [write_jsonl("gt.jsonl", T_HL_GT)], pred)
