@@ -45,11 +45,13 @@ def load_nextgqa(gsub_path: str, csv_path: str) -> Annotations:
                 raise EvalError(f"{csv_path}:1: header lacks column(s) {', '.join(absent)}")
             for row in reader:
                 where = f"{csv_path}:{reader.line_num}"
-                options = [row[o] for o in OPTIONS]
-                # The CSV gives the answer as text; the first option with that text is the correct index.
-                if row["answer"] not in options:
+                # The CSV gives the answer as text; the first option with that text (surrounding spaces
+                # ignored, as the dataset builder does) is the correct index.
+                options = [(row[o] or "").strip() for o in OPTIONS]
+                answer = (row["answer"] or "").strip()
+                if answer not in options:
                     raise EvalError(f"{where}: answer {row['answer']!r} is none of the options a0..a4")
-                answers[f"{row['video_id']}_{row['qid']}"] = options.index(row["answer"])
+                answers[f"{row['video_id']}_{row['qid']}"] = options.index(answer)
     except OSError as e:
         raise EvalError(f"{csv_path}: cannot read file: {e.strerror}") from None
     data = read_json(gsub_path)

@@ -51,6 +51,17 @@ def test_empty_window_list_counts_for_qa_only(t_ngqa):
     assert qa_only == {"Acc@QA": 50.0}
 
 
+def test_answer_text_matches_the_first_equal_option(write_json, write_text):
+    gsub = write_json("gsub.json", {"9": {"duration": 10, "location": {"0": [[0, 5]]}}})
+    csv = write_text("q.csv", "video_id,qid,answer,a0,a1,a2,a3,a4\n9,0, b ,a,b,c,b,e\n")
+    assert evaluate("nextgqa", [gsub, csv], [pred_for("9_0", 1)])["Acc@QA"] == 100.0
+    assert evaluate("nextgqa", [gsub, csv], [pred_for("9_0", 3)])["Acc@QA"] == 0.0  # same text, later index
+
+
+def pred_for(qid, answer):
+    return {"qid": qid, "answer": answer, "pred_relevant_windows": [[0, 5]]}
+
+
 def test_empty_predictions_are_an_error(t_ngqa):
     with pytest.raises(EvalError, match="no annotated question has a prediction"):
         evaluate("nextgqa", t_ngqa, [])
