@@ -1,0 +1,141 @@
+"""The grain input pipeline: per-task sources -> per-process shards -> shuffled, weighted task mix -> encoded samples
+-> bucket-padded `Batch`es.
+
+    sources = pipeline.task_sources(["data/synthetic/train"])           # {"tg": RecordSource, ...}
+    ds = pipeline.make_dataset(sources, PipelineConfig(batch_size=8))  # grain.IterDataset of Batch
+    it = iter(ds); batch = next(it); state = it.get_state()            # ... it.set_state(state) resumes exactly
+
+Determinism: everything is a function of (config, sources). Each task's samples are split by process first
+(`[shard_index::shard_count]`), then shuffled with a per-epoch permutation; a seeded draw picks the task of every
+position of the stream by `task_weights`, so tasks interleave at random within a batch (as in TempR1). The iterator
+state is grain's `{"next_index": ...}`, small enough to save with every checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Mapping, Sequence
+
+import grain
+import numpy as np
+
+from tempr1_jax.data import prompts, records
+from tempr1_jax.data.annotations import TASKS
+from tempr1_jax.data.batch import Batch, Buckets, Features, collate
+from tempr1_jax.models.config import ModelConfig, qwen2_5_vl_7b
+from tempr1_jax.processing import rope_index, vision
+from tempr1_jax.processing.inputs import expand_vision_placeholders
+from tempr1_jax.processing.tokenizer import IM_END, Tokenizer, chat_prompt, load_tokenizer
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    batch_size: int = 8
+    seed: int = 0
+    task_weights: Mapping[str, float] = dataclasses.field(default_factory=lambda: {t: 1.0 for t in TASKS})
+    num_samples: int | None = None  # samples per process; None: one epoch, sum over tasks of len // shard_count
+    shard_index: int = 0  # jax.process_index() on multi-host runs
+    shard_count: int = 1  # jax.process_count()
+    buckets: Buckets = Buckets()
+    think: bool = True  # ask for a <think> block before the answer
+    num_workers: int = 0  # grain worker processes; 0 on small hosts (2 cores: workers only add overhead)
+
+    def __post_init__(self):
+        if not 0 <= self.shard_index < self.shard_count:
+            raise ValueError(f"shard_index {self.shard_index} must be in [0, shard_count={self.shard_count})")
+        if any(t not in TASKS for t in self.task_weights) or any(w < 0 for w in self.task_weights.values()):
+            raise ValueError(f"task_weights {dict(self.task_weights)}: tasks must be in {TASKS}, weights >= 0")
+
+
+class TaskMix(grain.transforms.DatasetSelectionMap):
+    """Position i of the stream -> (task slot, index within that task's shuffled shard), drawn once from the seed."""
+
+    def __init__(self, num_samples: int, weights: Sequence[float], seed: int):
+        p = np.asarray(weights, np.float64)
+        self._task = np.random.default_rng(seed).choice(len(p), size=num_samples, p=p / p.sum()).astype(np.int32)
+        # The k-th pick of a task reads that task's k-th sample (its shuffle reshuffles every epoch).
+        one_hot = self._task[:, None] == np.arange(len(p))[None]
+        self._index = (np.cumsum(one_hot, axis=0)[np.arange(num_samples), self._task] - 1).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self._task)
+
+    def __getitem__(self, index: int) -> tuple[int, int]:
+        return int(self._task[index]), int(self._index[index])
+
+
+class EncodeSample(grain.transforms.Map):
+    """Example -> Features: prompt text, chat template, tokens with the expanded video placeholder, patches."""
+
+    def __init__(self, model_cfg: ModelConfig, tokenizer: Tokenizer, think: bool):
+        self.model_cfg, self.tokenizer, self.think = model_cfg, tokenizer, think
+
+    def map(self, example: records.Example) -> Features:
+        sample, clip, v, cfg = example.sample, example.clip, self.model_cfg.vision, self.model_cfg
+        pixel_values_SP, grid_thw = vision.patchify(clip.frames_THWC, v.patch_size, v.temporal_patch_size,
+                                                    v.spatial_merge_size)
+        text = prompts.prompt_text(sample, clip.duration, self.think)
+        ids = self.tokenizer.encode(chat_prompt([{"type": "video"}, text]))
+        ids = expand_vision_placeholders(ids, None, grid_thw[None], v.spatial_merge_size, cfg.image_token_id,
+                                         cfg.video_token_id)
+        answer_ids = self.tokenizer.encode(prompts.reference_answer(sample) + IM_END)
+        return Features(
+            input_ids=np.asarray(ids, np.int32),
+            pixel_values_SP=pixel_values_SP,
+            video_grid_thw=grid_thw,
+            second_per_grid_t=vision.second_per_grid_t(clip.sample_fps, v.temporal_patch_size),
+            answer_ids=np.asarray(answer_ids, np.int32),
+            intervals_N2=np.asarray(sample.intervals, np.float32).reshape(-1, 2),
+            duration=clip.duration,
+            task=TASKS.index(sample.task),
+            answer=sample.answer,
+            source_index=example.index,
+        )
+
+
+def rope_for(model_cfg: ModelConfig) -> functools.partial:
+    """`collate`'s rope callback: the model's own M-RoPE rule (picklable, for grain workers)."""
+    return functools.partial(
+        rope_index.get_rope_index, spatial_merge_size=model_cfg.vision.spatial_merge_size,
+        tokens_per_second=model_cfg.vision.tokens_per_second, image_token_id=model_cfg.image_token_id,
+        video_token_id=model_cfg.video_token_id, vision_start_token_id=model_cfg.vision_start_token_id)
+
+
+def task_sources(split_dirs: Sequence[str]) -> dict[str, records.RecordSource]:
+    """One RecordSource per task found in the prepared splits (a split may hold several tasks)."""
+    everything = records.RecordSource(split_dirs)
+    present = {s.task for s in everything.samples}
+    return {t: records.RecordSource(split_dirs, tasks=(t,)) for t in TASKS if t in present}
+
+
+def make_dataset(
+    sources: Mapping[str, grain.sources.RandomAccessDataSource],
+    config: PipelineConfig = PipelineConfig(),
+    model_cfg: ModelConfig | None = None,
+    tokenizer: Tokenizer | None = None,
+) -> grain.IterDataset:
+    """The batched, mixed, sharded stream of `Batch`es for this process (see the module docstring)."""
+    model_cfg = model_cfg or qwen2_5_vl_7b()
+    tokenizer = tokenizer or load_tokenizer()
+    tasks = [t for t in TASKS if config.task_weights.get(t, 0) > 0]
+    missing = [t for t in tasks if t not in sources or len(sources[t]) == 0]
+    if missing:
+        raise ValueError(f"tasks {missing} have weight > 0 but no samples; sources hold {sorted(sources)}")
+    shards = [grain.MapDataset.source(sources[t])[config.shard_index:: config.shard_count] for t in tasks]
+    if any(len(s) == 0 for s in shards):
+        raise ValueError(f"some task has fewer samples than shard_count={config.shard_count}: "
+                         f"{ {t: len(sources[t]) for t in tasks} }")
+    shuffled = [s.shuffle(seed=config.seed * len(TASKS) + TASKS.index(t)) for s, t in zip(shards, tasks)]
+    # The same count on every process, so that all of them run the same number of steps.
+    num_samples = config.num_samples or sum(len(sources[t]) // config.shard_count for t in tasks)
+    mix = TaskMix(num_samples, [config.task_weights[t] for t in tasks], config.seed)
+    ds = grain.MapDataset.select_from_datasets(shuffled, mix)
+    ds = ds.map(EncodeSample(model_cfg, tokenizer, config.think))
+    ds = ds.batch(config.batch_size, drop_remainder=True,
+                  batch_fn=functools.partial(collate, buckets=config.buckets, pad_id=tokenizer.pad_id,
+                                             rope=rope_for(model_cfg)))
+    ds = ds.to_iter_dataset()
+    if config.num_workers > 0:
+        ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=config.num_workers))
+    return ds
+
