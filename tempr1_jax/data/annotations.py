@@ -12,10 +12,10 @@ import dataclasses
 import math
 from typing import Any
 
-# The canonical task order, index = task id on device (tempr1_jax/rewards/tasks.py uses the same tuple).
-TASKS = ("tg", "dtg", "vhd", "gvqa", "tal")
-MAX_INTERVALS = 32  # the reward parser's capacity: padded ground truth is [B, 32, 2]
-OPTION_LETTERS = "ABCDE"
+# The task order (index = task id on device), the reward parser's interval capacity (ground truth is padded to
+# [B, MAX_INTERVALS, 2]) and the gvqa option letters all come from the rewards, so that data and rewards agree.
+from tempr1_jax.rewards.grammar import LETTERS as OPTION_LETTERS
+from tempr1_jax.rewards.tasks import MAX_INTERVALS, TASKS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,19 +12,12 @@ from tempr1_jax.data.batch import Buckets, Features, collate
 from tempr1_jax.models.config import qwen2_5_vl_7b
 from tempr1_jax.processing import rope_index, vision
 from tempr1_jax.processing.tokenizer import load_tokenizer
+from tempr1_jax.rewards import grammar
 
 BUCKETS = Buckets(text=(256, 512, 1024), patches=(256, 512, 1024), answer=128)
 CFG = pipeline.PipelineConfig(batch_size=4, seed=0, buckets=BUCKETS)
 SAMPLING = dataclasses.replace(vision.VideoSampling(), min_pixels=16 * 28 * 28, max_pixels=16 * 28 * 28)
 MODEL = qwen2_5_vl_7b()
-
-# The answer grammar of issue 3 (tempr1_jax/rewards), restated as the oracle for the reference answers.
-NUM = r"\d+(?:\.\d+)?"
-LIST = rf"{NUM}\s+to\s+{NUM}(?:\s*,\s*{NUM}\s+to\s+{NUM})*"
-THINK = r"(?:<think>[\s\S]*?</think>\s*)?"
-GRAMMAR = {"intervals": re.compile(rf"^\s*{THINK}<answer>\s*{LIST}\s*</answer>\s*$"),
-           "gvqa": re.compile(rf"^\s*{THINK}<answer>\s*([A-E])\s*</answer>\s*<evidence>\s*{LIST}\s*</evidence>\s*$")}
-
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
@@ -162,16 +155,17 @@ def test_task_mix_follows_weights_and_interleaves():
         [pipeline.TaskMix(50, [1, 1], seed=2)[i] for i in range(50)]
 
 
-def test_reference_answers_and_prompts_follow_the_grammar(sources):
+def test_reference_answers_and_prompt_examples_follow_the_rewards_grammar(sources):
     for task, src in sources.items():
         for i in range(len(src)):
             sample = src[i].sample
-            answer = prompts.reference_answer(sample)
-            assert GRAMMAR["gvqa" if task == "gvqa" else "intervals"].match(answer), answer
-            assert GRAMMAR["gvqa" if task == "gvqa" else "intervals"].match("<think>because</think> " + answer)
+            parsed = grammar.parse(task, prompts.reference_answer(sample))
+            assert parsed.well_formed and parsed.letter == sample.answer
+            np.testing.assert_allclose(parsed.intervals, sample.intervals, atol=0.05)  # one decimal
+            assert grammar.parse(task, "<think>because</think> " + prompts.reference_answer(sample)).well_formed
             text = prompts.prompt_text(sample, sample.duration, think=False)
             example = re.search(r"in the form (<answer>.*</(?:answer|evidence)>)", text).group(1)
-            assert GRAMMAR["gvqa" if task == "gvqa" else "intervals"].match(example), text
+            assert grammar.parse(task, example).well_formed, text
             assert "<think>" not in text
 
 
