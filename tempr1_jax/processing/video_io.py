@@ -122,7 +122,7 @@ def decode_video(path: str | os.PathLike, sampling: vision.VideoSampling = visio
         # The header over-counted (a truncated file, say): resample over the frames that really decode.
         if seen < sampling.frame_factor:
             raise VideoDecodeError(path, "corrupt", f"only {seen} of {total_frames} frames decode")
-        total_frames = seen
+        total_frames, stream_duration = seen, None  # the header's duration counts the missing frames too
         indices, hw, (frames, times, seen) = sample(total_frames)
     timestamps_T = np.asarray(times, np.float64)
     fallback_T = indices / video_fps  # frames without a pts sit on the nominal frame grid

@@ -54,6 +54,26 @@ def test_container_without_frame_count_and_truncated_stream(tmp_path):
     assert clip.duration == pytest.approx(clip.total_frames / 25.0)
 
 
+def test_header_that_overcounts_frames(tmp_path):
+    """An mp4 with its index first (faststart) and its tail cut: the header promises 60 frames, 37 decode."""
+    frames_THWC = np.random.default_rng(0).integers(0, 255, (60, 48, 64, 3), np.uint8)
+    path = tmp_path / "faststart.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame_HWC in frames_THWC:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame_HWC, format="rgb24")))
+        container.mux(stream.encode())
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    with av.open(str(cut)) as container:
+        assert container.streams.video[0].frames == 60
+    clip = video_io.decode_video(cut, SMALL)
+    assert 2 <= clip.total_frames < 60 and clip.frame_indices_T[-1] == clip.total_frames - 1
+    assert clip.duration == pytest.approx(clip.total_frames / 20)
+    np.testing.assert_array_equal(clip.frame_indices_T, vision.sample_frame_indices(clip.total_frames, 20.0, SMALL))
+
+
 def test_errors_name_the_file(tmp_path):
     missing = tmp_path / "missing.mp4"
     with pytest.raises(video_io.VideoDecodeError, match="not found.*missing.mp4") as e:
