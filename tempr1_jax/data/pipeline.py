@@ -21,7 +21,7 @@ import numpy as np
 
 from tempr1_jax.data import prompts, records
 from tempr1_jax.data.annotations import TASKS
-from tempr1_jax.data.batch import Batch, Buckets, Features, collate
+from tempr1_jax.data.batch import Buckets, Features, collate
 from tempr1_jax.models.config import ModelConfig, qwen2_5_vl_7b
 from tempr1_jax.processing import rope_index, vision
 from tempr1_jax.processing.inputs import expand_vision_placeholders
@@ -54,8 +54,10 @@ class TaskMix(grain.transforms.DatasetSelectionMap):
         p = np.asarray(weights, np.float64)
         self._task = np.random.default_rng(seed).choice(len(p), size=num_samples, p=p / p.sum()).astype(np.int32)
         # The k-th pick of a task reads that task's k-th sample (its shuffle reshuffles every epoch).
-        one_hot = self._task[:, None] == np.arange(len(p))[None]
-        self._index = (np.cumsum(one_hot, axis=0)[np.arange(num_samples), self._task] - 1).astype(np.int64)
+        self._index = np.empty(num_samples, np.int64)
+        for task in range(len(p)):
+            picks = self._task == task
+            self._index[picks] = np.arange(picks.sum())
 
     def __len__(self) -> int:
         return len(self._task)
