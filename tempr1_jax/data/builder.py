@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
+import multiprocessing
 import os
 from typing import Callable, Iterator, Sequence
 
@@ -93,7 +96,8 @@ def _write_atomic(path: str, text: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _build_shard(out_dir: str, shard: int, videos, video_dir: str, sampling, strict: bool, fingerprint: str, bar) -> dict:
+def _build_shard(out_dir: str, shard: int, videos, video_dir: str, sampling, strict: bool, fingerprint: str, bar,
+                 pool: concurrent.futures.Executor | None) -> dict:
     problems: list[Problem] = []
 
     def skip(problem: Problem) -> None:
@@ -105,13 +109,15 @@ def _build_shard(out_dir: str, shard: int, videos, video_dir: str, sampling, str
     writer = ArrayRecordWriter(frames_path + ".tmp", records.WRITER_OPTIONS)
     lines: list[str] = []
     num_records = 0
+    paths = [find_video(video_dir, video) for video, _ in videos]
+    # In order either way, so shards are deterministic; workers import only video_io, which starts fast.
+    decoded = (pool.map(video_io.try_decode_video, paths, itertools.repeat(sampling)) if pool
+               else (video_io.try_decode_video(p, sampling) for p in paths))
     try:
-        for video, samples in videos:
+        for (video, samples), (clip, error) in zip(videos, decoded):
             bar.update(1)
-            try:
-                clip = video_io.decode_video(find_video(video_dir, video), sampling)
-            except video_io.VideoDecodeError as e:
-                skip(Problem(_DECODE_KIND[e.reason], video, f"{e} ({len(samples)} sample(s) skipped)"))
+            if error is not None:
+                skip(Problem(_DECODE_KIND[error.reason], video, f"{error} ({len(samples)} sample(s) skipped)"))
                 continue
             kept = []
             for sample in samples:
@@ -152,8 +158,10 @@ def build_split(
     videos_per_shard: int = 64,
     strict: bool = False,
     progress: bool = True,
+    workers: int = 0,
 ) -> dict:
-    """Writes the split and its report; returns dataset_info (also written as dataset_info.json)."""
+    """Writes the split and its report; returns dataset_info (also written as dataset_info.json). `workers` > 0
+    decodes videos in that many processes (spawned, so no state of the parent's threads is inherited)."""
     if strict and parsed.problems:
         p = parsed.problems[0]
         raise BadDataError(f"{len(parsed.problems)} bad annotation(s); first: {p.kind} at {p.where}: {p.detail}")
@@ -164,7 +172,10 @@ def build_split(
     videos = list(by_video.items())
     shards = [videos[i: i + videos_per_shard] for i in range(0, len(videos), videos_per_shard)]
     summaries, resumed = [], 0
-    with tqdm(total=len(videos), desc=f"{parsed.source} -> {out_dir}", unit="video", disable=not progress) as bar:
+    pool = (concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 0 else None)
+    with tqdm(total=len(videos), desc=f"{parsed.source} -> {out_dir}", unit="video", disable=not progress) as bar, \
+            pool or contextlib.nullcontext():
         for shard, shard_videos in enumerate(shards):
             fingerprint = _fingerprint(shard_videos, sampling)
             summary = _finished(out_dir, shard, fingerprint)
@@ -172,7 +183,8 @@ def build_split(
                 resumed += 1
                 bar.update(len(shard_videos))
             else:
-                summary = _build_shard(out_dir, shard, shard_videos, video_dir, sampling, strict, fingerprint, bar)
+                summary = _build_shard(out_dir, shard, shard_videos, video_dir, sampling, strict, fingerprint, bar,
+                                       pool)
             summaries.append(summary)
 
     problems = [p.to_json() for p in parsed.problems] + [p for s in summaries for p in s["problems"]]
@@ -216,6 +228,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out", required=True, help="output folder of the prepared split (created; reruns resume)")
     g.add_argument("--strict", action="store_true", help="fail on the first piece of bad data instead of skipping it")
     g.add_argument("--videos-per-shard", type=int, default=64, help="videos per ArrayRecord shard (default 64)")
+    g.add_argument("--workers", type=int, default=0, help="decode in this many processes (default 0: in this one)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar or summary line")
     g = parser.add_argument_group("frame sampling (qwen-vl-utils rules; defaults are TempR1's)")
     g.add_argument("--fps", type=float, default=d.fps, help=f"frames per second to sample (default {d.fps})")
@@ -243,4 +256,4 @@ def main(
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     return build_split(parse(args), args.videos, args.out, sampling_from_args(args), args.videos_per_shard,
-                       args.strict, not args.no_progress)
+                       args.strict, not args.no_progress, args.workers)

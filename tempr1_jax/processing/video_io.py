@@ -24,7 +24,10 @@ class VideoDecodeError(ValueError):
     def __init__(self, path: str, reason: str, detail: str):
         assert reason in self.REASONS, reason
         super().__init__(f"{detail}: {path}")
-        self.path, self.reason = path, reason
+        self.path, self.reason, self.detail = path, reason, detail
+
+    def __reduce__(self):  # pickles with its three fields (across worker processes)
+        return type(self), (self.path, self.reason, self.detail)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +142,14 @@ def decode_video(path: str | os.PathLike, sampling: vision.VideoSampling = visio
         total_frames=int(total_frames),
         original_hw=(height, width),
     )
+
+
+def try_decode_video(path: str, sampling: vision.VideoSampling) -> tuple[DecodedVideo | None, VideoDecodeError | None]:
+    """`decode_video` that returns its VideoDecodeError instead of raising it: what a worker process maps over."""
+    try:
+        return decode_video(path, sampling), None
+    except VideoDecodeError as e:
+        return None, e
 
 
 def write_video(path: str | os.PathLike, frames_THWC: np.ndarray, fps: float, crf: int = 18) -> None:

@@ -253,6 +253,23 @@ def test_resume_skips_finished_shards(tmp_path, videos):
     np.testing.assert_array_equal(src[1].clip.frames_THWC, src[0].clip.frames_THWC)  # one record per video
 
 
+def test_worker_processes_write_the_same_records(tmp_path, videos):
+    mod = load("charades_sta")
+    txt = tmp_path / "a.txt"
+    txt.write_text("vidA 0.5 2.0##a.\nbad 0.0 1.0##b.\nvidB 0.5 1.0##c.\nvidC 1.0 2.0##d.\n")
+    outs = []
+    for workers in ("0", "2"):
+        (tmp_path / workers).mkdir()
+        info, report, out = run(mod, ["--annotations", str(txt)], tmp_path / workers, videos, ["--workers", workers])
+        outs.append((info, report, records.RecordSource(out)))
+    (info0, report0, src0), (info2, report2, src2) = outs
+    assert report0["counts"] == report2["counts"] == {"corrupt_video": 1}
+    assert info0["records_per_shard"] == info2["records_per_shard"] and len(src0) == len(src2) == 3
+    for i in range(len(src0)):
+        assert src0[i].sample == src2[i].sample
+        np.testing.assert_array_equal(src0[i].clip.frames_THWC, src2[i].clip.frames_THWC)
+
+
 def test_record_roundtrip(videos):
     sampling = dataclasses.replace(vision.VideoSampling(), min_pixels=4 * 28 * 28, max_pixels=4 * 28 * 28)
     clip = video_io.decode_video(os.path.join(videos, "vidB.mp4"), sampling)
