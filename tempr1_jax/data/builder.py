@@ -180,6 +180,10 @@ def build_split(
             fingerprint = _fingerprint(shard_videos, sampling)
             summary = _finished(out_dir, shard, fingerprint)
             if summary is not None:
+                skipped = [p for p in summary["problems"] if p["kind"] in annotations.SKIP_KINDS]
+                if strict and skipped:  # finished by an earlier, lenient run
+                    p = skipped[0]
+                    raise BadDataError(f"{p['kind']} at {p['where']}: {p['detail']} (shard {shard}, built earlier)")
                 resumed += 1
                 bar.update(len(shard_videos))
             else:

@@ -227,6 +227,10 @@ def test_strict_turns_skips_into_errors(tmp_path, videos):
     txt.write_text("vidA 0.5 2.0##fine.\ngone 0.0 1.0##missing video.\n")
     with pytest.raises(builder.BadDataError, match="missing_video.*gone"):
         run(mod, ["--annotations", str(txt)], tmp_path, videos, ["--strict"])
+    txt.write_text("vidA 0.5 2.0##fine.\ngone 0.0 1.0##missing video.\n")
+    run(mod, ["--annotations", str(txt)], tmp_path, videos)  # a lenient run finishes the shard ...
+    with pytest.raises(builder.BadDataError, match="missing_video.*built earlier"):
+        run(mod, ["--annotations", str(txt)], tmp_path, videos, ["--strict"])  # ... which strict still refuses
     txt.write_text("vidA 1.0 13.5##clipping is a fix, not a skip.\n")
     info, report, _ = run(mod, ["--annotations", str(txt)], tmp_path, videos, ["--strict"])
     assert report["counts"] == {"clipped_interval": 1} and info["num_samples"] == 1
