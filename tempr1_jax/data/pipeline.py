@@ -23,9 +23,8 @@ from tempr1_jax.data import prompts, records
 from tempr1_jax.data.annotations import TASKS
 from tempr1_jax.data.batch import Buckets, Features, collate
 from tempr1_jax.models.config import ModelConfig, qwen2_5_vl_7b
-from tempr1_jax.processing import rope_index, vision
-from tempr1_jax.processing.inputs import expand_vision_placeholders
-from tempr1_jax.processing.tokenizer import IM_END, Tokenizer, chat_prompt, load_tokenizer
+from tempr1_jax.processing import processor, rope_index
+from tempr1_jax.processing.tokenizer import IM_END, Tokenizer, load_tokenizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,25 +66,22 @@ class TaskMix(grain.transforms.DatasetSelectionMap):
 
 
 class EncodeSample(grain.transforms.Map):
-    """Example -> Features: prompt text, chat template, tokens with the expanded video placeholder, patches."""
+    """Example -> Features: the task prompt through the model's host processor (chat template, tokens with the
+    expanded video placeholder, patches), plus the reference answer and the ground truth."""
 
     def __init__(self, model_cfg: ModelConfig, tokenizer: Tokenizer, think: bool):
         self.model_cfg, self.tokenizer, self.think = model_cfg, tokenizer, think
 
     def map(self, example: records.Example) -> Features:
-        sample, clip, v, cfg = example.sample, example.clip, self.model_cfg.vision, self.model_cfg
-        pixel_values_SP, grid_thw = vision.patchify(clip.frames_THWC, v.patch_size, v.temporal_patch_size,
-                                                    v.spatial_merge_size)
-        text = prompts.prompt_text(sample, clip.duration, self.think)
-        ids = self.tokenizer.encode(chat_prompt([{"type": "video"}, text]))
-        ids = expand_vision_placeholders(ids, None, grid_thw[None], v.spatial_merge_size, cfg.image_token_id,
-                                         cfg.video_token_id)
+        sample, clip = example.sample, example.clip
+        encoded = processor.encode_video_prompt(self.tokenizer, self.model_cfg, clip.frames_THWC, clip.sample_fps,
+                                                prompts.prompt_text(sample, clip.duration, self.think))
         answer_ids = self.tokenizer.encode(prompts.reference_answer(sample) + IM_END)
         return Features(
-            input_ids=np.asarray(ids, np.int32),
-            pixel_values_SP=pixel_values_SP,
-            video_grid_thw=grid_thw,
-            second_per_grid_t=vision.second_per_grid_t(clip.sample_fps, v.temporal_patch_size),
+            input_ids=np.asarray(encoded.ids, np.int32),
+            pixel_values_SP=encoded.pixel_values_SP,
+            video_grid_thw=encoded.grid_thw,
+            second_per_grid_t=encoded.second_per_grid_t,
             answer_ids=np.asarray(answer_ids, np.int32),
             intervals_N2=np.asarray(sample.intervals, np.float32).reshape(-1, 2),
             duration=clip.duration,
