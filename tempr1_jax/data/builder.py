@@ -29,7 +29,6 @@ from tempr1_jax.data import annotations, records
 from tempr1_jax.data.annotations import Problem, Sample
 from tempr1_jax.processing import video_io, vision
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 _DECODE_KIND = {"missing": "missing_video", "empty": "empty_video", "too_short": "empty_video",
                 "unreadable": "corrupt_video", "corrupt": "corrupt_video"}
 
@@ -61,16 +60,6 @@ class Annotations:
             yield
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
             self.problems.append(Problem("broken_line", where, f"{type(e).__name__}: {e}"))
-
-
-def find_video(video_dir: str, name: str) -> str:
-    """The file for `name` under video_dir: as given, else with any usual video extension in place of its own or
-    added to it (annotations often give bare ids, or .m4v names for files re-encoded to .mp4)."""
-    path = os.path.join(video_dir, name)
-    stem, ext = os.path.splitext(path)
-    candidates = [path] + [base + e for base in ((stem, path) if ext in VIDEO_EXTENSIONS else (path,))
-                           for e in VIDEO_EXTENSIONS]
-    return next((c for c in candidates if os.path.isfile(c)), path)  # decode_video reports a missing one
 
 
 def read_samples_jsonl(path: str, source: str) -> Annotations:
@@ -109,7 +98,7 @@ def _build_shard(out_dir: str, shard: int, videos, video_dir: str, sampling, str
     writer = ArrayRecordWriter(frames_path + ".tmp", records.WRITER_OPTIONS)
     lines: list[str] = []
     num_records = 0
-    paths = [find_video(video_dir, video) for video, _ in videos]
+    paths = [video_io.find_video(video_dir, video) for video, _ in videos]
     # In order either way, so shards are deterministic; workers import only video_io, which starts fast.
     decoded = (pool.map(video_io.try_decode_video, paths, itertools.repeat(sampling)) if pool
                else (video_io.try_decode_video(p, sampling) for p in paths))
@@ -228,7 +217,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     d = vision.VideoSampling()
     g = parser.add_argument_group("output and bad data")
     g.add_argument("--videos", required=True, help="folder holding the video files (names as in the annotations; "
-                   f"a missing extension is searched among {', '.join(VIDEO_EXTENSIONS)})")
+                   f"a missing extension is searched among {', '.join(video_io.VIDEO_EXTENSIONS)})")
     g.add_argument("--out", required=True, help="output folder of the prepared split (created; reruns resume)")
     g.add_argument("--strict", action="store_true", help="fail on the first piece of bad data instead of skipping it")
     g.add_argument("--videos-per-shard", type=int, default=64, help="videos per ArrayRecord shard (default 64)")

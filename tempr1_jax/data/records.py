@@ -136,7 +136,7 @@ class VideoFileSource(grain.sources.RandomAccessDataSource):
 
     def __getitem__(self, index: int) -> Example:
         sample = self._samples[index]
-        clip = video_io.decode_video(os.path.join(self._video_dir, sample.video), self._sampling)
+        clip = video_io.decode_video(video_io.find_video(self._video_dir, sample.video), self._sampling)
         clipped, _ = annotations.clip_to_video(sample, clip.duration)
         return Example(index, clipped or sample, clip)
 

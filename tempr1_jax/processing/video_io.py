@@ -16,6 +16,9 @@ import numpy as np
 from tempr1_jax.processing import vision
 
 
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
+
+
 class VideoDecodeError(ValueError):
     """A video that cannot be used. The message names the file; `reason` is one of REASONS, for bad-data reports."""
 
@@ -96,6 +99,16 @@ def _decode_at(path: str, indices: np.ndarray, hw: tuple[int, int]) -> tuple[lis
         except av.FFmpegError as e:
             raise VideoDecodeError(path, "corrupt", f"decoding failed after {seen} frames ({e})") from e
     return frames, times, seen
+
+
+def find_video(video_dir: str, name: str) -> str:
+    """The file for `name` under video_dir: as given, else with any usual video extension in place of its own or
+    added to it (annotations often give bare ids, or .m4v names for files re-encoded to .mp4)."""
+    path = os.path.join(video_dir, name)
+    stem, ext = os.path.splitext(path)
+    candidates = [path] + [base + e for base in ((stem, path) if ext in VIDEO_EXTENSIONS else (path,))
+                           for e in VIDEO_EXTENSIONS]
+    return next((c for c in candidates if os.path.isfile(c)), path)  # decode_video reports a missing one
 
 
 def decode_video(path: str | os.PathLike, sampling: vision.VideoSampling = vision.VideoSampling()) -> DecodedVideo:

@@ -274,6 +274,22 @@ def test_worker_processes_write_the_same_records(tmp_path, videos):
         np.testing.assert_array_equal(src0[i].clip.frames_THWC, src2[i].clip.frames_THWC)
 
 
+def test_file_source_equals_records(tmp_path, videos):
+    """Decoding the mp4 on the fly gives the very examples the records hold (the benchmark's two paths)."""
+    txt = tmp_path / "a.txt"
+    txt.write_text("vidA 0.5 13.0##clipped on the fly too.\nvidB 0.5 1.0##b.\n")
+    _, _, out = run(load("charades_sta"), ["--annotations", str(txt)], tmp_path, videos)
+    from_records = records.RecordSource(out)
+    sampling = dataclasses.replace(vision.VideoSampling(), min_pixels=4 * 28 * 28, max_pixels=4 * 28 * 28)
+    from_files = records.VideoFileSource(load("charades_sta").parse(str(txt)).samples, videos, sampling)
+    assert len(from_files) == len(from_records) == 2
+    for i in range(2):
+        a, b = from_records[i], from_files[i]
+        assert a.sample == b.sample and a.sample.intervals[0][1] <= a.clip.duration
+        np.testing.assert_array_equal(a.clip.frames_THWC, b.clip.frames_THWC)
+        np.testing.assert_array_equal(a.clip.timestamps_T, b.clip.timestamps_T)
+
+
 def test_record_roundtrip(videos):
     sampling = dataclasses.replace(vision.VideoSampling(), min_pixels=4 * 28 * 28, max_pixels=4 * 28 * 28)
     clip = video_io.decode_video(os.path.join(videos, "vidB.mp4"), sampling)
