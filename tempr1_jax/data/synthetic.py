@@ -75,7 +75,7 @@ class Appearance:
     start: float
     end: float
     cell: int  # index in the 2x3 grid, one per colour
-    size_level: int  # 1-4: how much of its cell the shape fills
+    size_level: int  # 1-4: how much of its cell the shape fills (55% to 85% of its shorter side)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,10 +111,9 @@ def _segments(rng, k: int, duration: float, cfg: SyntheticConfig, flash: bool = 
     return out
 
 
-def _appear(obj, motion, interval, size_level=None, rng=None) -> Appearance:
+def _appear(obj, motion, interval, rng) -> Appearance:
     color, shape, cell = obj
-    level = size_level if size_level is not None else int(rng.integers(2, 5))
-    return Appearance(color, shape, motion, interval[0], interval[1], cell, level)
+    return Appearance(color, shape, motion, interval[0], interval[1], cell, size_level=int(rng.integers(1, 5)))
 
 
 def _sentence(a: Appearance) -> str:
@@ -128,7 +127,7 @@ def _random_motion(rng, exclude: str | None = None) -> str:
 def _single_appearance(rng, obj, duration, cfg, motion=None) -> Appearance:
     motion = motion or _random_motion(rng)
     (interval,) = _segments(rng, 1, duration, cfg, flash=motion == "flash")
-    return _appear(obj, motion, interval, rng=rng)
+    return _appear(obj, motion, interval, rng)
 
 
 def _distractors(rng, objects: _Objects, duration, cfg, n: int, exclude_motion: str | None = None) -> list[Appearance]:
@@ -157,13 +156,13 @@ def make_sample(cfg: SyntheticConfig, index: int) -> tuple[Sample, Scene]:
         queries, intervals = tuple(_sentence(a) for a in events), [(a.start, a.end) for a in events]
     elif task == "vhd":
         obj, motion = objects.new(), _random_motion(rng, "flash")
-        targets = [_appear(obj, motion, iv, rng=rng) for iv in _segments(rng, int(rng.integers(2, 4)), duration, cfg)]
+        targets = [_appear(obj, motion, iv, rng) for iv in _segments(rng, int(rng.integers(2, 4)), duration, cfg)]
         shown = targets + _distractors(rng, objects, duration, cfg, int(rng.integers(1, 3)))
         queries = (f"a {obj[0]} {obj[1]}",)
         intervals, scores = [(a.start, a.end) for a in targets], tuple(float(a.size_level) for a in targets)
     elif task == "gvqa":
         obj = objects.new()
-        targets = [_appear(obj, _random_motion(rng), iv, rng=rng)
+        targets = [_appear(obj, _random_motion(rng), iv, rng)
                    for iv in _segments(rng, int(rng.integers(1, 3)), duration, cfg)]
         shown = targets + _distractors(rng, objects, duration, cfg, int(rng.integers(1, 4)))
         options = tuple(str(s) for s in rng.permutation(SHAPES))
@@ -173,7 +172,7 @@ def make_sample(cfg: SyntheticConfig, index: int) -> tuple[Sample, Scene]:
         motion = _random_motion(rng)
         actors = [objects.new() for _ in range(rng.integers(1, 3))]
         segs = _segments(rng, int(rng.integers(1, 5)), duration, cfg, flash=motion == "flash")
-        targets = [_appear(actors[int(rng.integers(len(actors)))], motion, iv, rng=rng) for iv in segs]
+        targets = [_appear(actors[int(rng.integers(len(actors)))], motion, iv, rng) for iv in segs]
         shown = targets + _distractors(rng, objects, duration, cfg, int(rng.integers(1, 3)), exclude_motion=motion)
         queries, intervals = (MOTIONS[motion][2],), [(a.start, a.end) for a in targets]
 
@@ -204,7 +203,7 @@ def render(scene: Scene, cfg: SyntheticConfig) -> np.ndarray:
     cell_h, cell_w = H // GRID_ROWS, W // GRID_COLS
     times_T = np.arange(T) / cfg.fps
     for a in scene.appearances:
-        size = max(4, int(min(cell_h, cell_w) * (0.35 + 0.1 * a.size_level)))
+        size = max(4, int(min(cell_h, cell_w) * (0.45 + 0.1 * a.size_level)))
         mask = _mask(a.shape, size)
         (dy, dx), _, _ = MOTIONS[a.motion]
         travel_y, travel_x = (cell_h - size) * 0.8, (cell_w - size) * 0.8
