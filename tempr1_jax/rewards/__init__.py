@@ -4,7 +4,7 @@ See docs/rewards.md for the grammar, every reward and the configuration.
 """
 from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.rewards.parser import ParsedBatch, TokenTables, build_token_tables, parse_ids
-from tempr1_jax.rewards.score import compute_rewards, ground_truth_arrays, score
+from tempr1_jax.rewards.compute import compute_rewards, ground_truth_arrays, score
 from tempr1_jax.rewards.tasks import MAX_INTERVALS, TASK_ID, TASKS
 from tempr1_jax.rewards.vocab import Vocab, completion_text, vocab_from_tokenizer
 

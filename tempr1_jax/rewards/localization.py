@@ -50,24 +50,39 @@ def distance_weight(pred_BN2: jax.Array, gt_BN2: jax.Array, duration_B: jax.Arra
     return jnp.where(d > 0, near(0) * near(1), 0.0)
 
 
-def union_length(x_BN2: jax.Array, live_BN: jax.Array) -> jax.Array:
-    """Length of the union of the live intervals: sorted by start, each adds what lies past the ends before it."""
-    start, end = jax.lax.sort(
-        (jnp.where(live_BN, x_BN2[..., 0], _FAR), jnp.where(live_BN, x_BN2[..., 1], _FAR)), num_keys=1
-    )
-    reach = jnp.concatenate([jnp.full_like(end[:, :1], -jnp.inf), jax.lax.cummax(end, axis=1)[:, :-1]], axis=1)
-    return jnp.sum(jnp.maximum(0.0, end - jnp.maximum(start, reach)), axis=1)
+def _precedes(key_BN: jax.Array, tiebreak_BN: jax.Array) -> jax.Array:
+    """`[B, N(i), N(j)]`: j sorts strictly before i by (key, tiebreak, index)."""
+    idx = jnp.arange(key_BN.shape[1])
+    ki, kj = key_BN[:, :, None], key_BN[:, None, :]
+    ti, tj = tiebreak_BN[:, :, None], tiebreak_BN[:, None, :]
+    return (kj < ki) | ((kj == ki) & ((tj < ti) | ((tj == ti) & (idx[None, :] < idx[:, None]))))
+
+
+def union_pieces(x_BN2: jax.Array, live_BN: jax.Array) -> jax.Array:
+    """Disjoint pieces `[B, N, 2]` covering the union of the live intervals (empty pieces have start >= end).
+
+    In start order, each interval keeps what lies past the furthest end before it; "before" comes from pairwise
+    comparisons, which beat a sort at these sizes.
+    """
+    start, end = x_BN2[..., 0], x_BN2[..., 1]
+    before = _precedes(start, jnp.zeros_like(start)) & live_BN[:, None, :]
+    reach = jnp.max(jnp.where(before, end[:, None, :], -jnp.inf), axis=2)
+    piece_start = jnp.where(live_BN, jnp.maximum(start, reach), 0.0)
+    return jnp.stack([piece_start, jnp.where(live_BN, jnp.maximum(end, piece_start), 0.0)], axis=-1)
 
 
 def union_iou(pred_BN2: jax.Array, n_pred_B: jax.Array, gt_BM2: jax.Array, n_gt_B: jax.Array) -> jax.Array:
     """Type 2 (vhd, gvqa): IoU of the union of predictions with the union of ground truths.
 
-    |P & G| = |P| + |G| - |P | G|, and |P | G| is the union length of both lists together, so merging needs only sorts.
+    Both unions split into disjoint pieces, so |P & G| is the sum of pairwise piece overlaps.
     """
-    live_pred, live_gt = live_mask(n_pred_B, pred_BN2.shape[1]), live_mask(n_gt_B, gt_BM2.shape[1])
-    len_both = union_length(jnp.concatenate([pred_BN2, gt_BM2], 1), jnp.concatenate([live_pred, live_gt], 1))
-    inter = jnp.maximum(0.0, union_length(pred_BN2, live_pred) + union_length(gt_BM2, live_gt) - len_both)
-    return _safe_div(inter, len_both)
+    # The barrier keeps XLA from fusing the pairwise piece computation into every pairwise overlap (N^3 work).
+    p, g = jax.lax.optimization_barrier((union_pieces(pred_BN2, live_mask(n_pred_B, pred_BN2.shape[1])),
+                                         union_pieces(gt_BM2, live_mask(n_gt_B, gt_BM2.shape[1]))))
+    overlap = jnp.minimum(p[:, :, None, 1], g[:, None, :, 1]) - jnp.maximum(p[:, :, None, 0], g[:, None, :, 0])
+    inter = jnp.sum(jnp.maximum(0.0, overlap), axis=(1, 2))
+    length = lambda x: jnp.sum(x[..., 1] - x[..., 0], axis=1)
+    return _safe_div(inter, length(p) + length(g) - inter)
 
 
 def count_term(n_pred_B: jax.Array, n_gt_B: jax.Array, sigma: float) -> jax.Array:
@@ -77,33 +92,48 @@ def count_term(n_pred_B: jax.Array, n_gt_B: jax.Array, sigma: float) -> jax.Arra
 
 
 def sort_by_time(x_BN2: jax.Array, n_B: jax.Array) -> jax.Array:
-    """Live intervals sorted by start, then end; padding after them."""
+    """Live intervals sorted by start, then end; zero padding after them. Each goes to its rank (a scatter)."""
     live = live_mask(n_B, x_BN2.shape[1])
-    start, end = jax.lax.sort((jnp.where(live, x_BN2[..., 0], _FAR), jnp.where(live, x_BN2[..., 1], _FAR)), num_keys=2)
-    return jnp.where(live[..., None], jnp.stack([start, end], axis=-1), 0.0)
+    start, end = jnp.where(live, x_BN2[..., 0], _FAR), jnp.where(live, x_BN2[..., 1], _FAR)
+    rank = jnp.sum(_precedes(start, end), axis=2)
+    out = jnp.zeros_like(x_BN2).at[jnp.arange(x_BN2.shape[0])[:, None], rank].set(x_BN2)
+    return jnp.where(live[..., None], out, 0.0)
 
 
 def ordered_match(pred_BN2: jax.Array, n_pred_B: jax.Array, gt_BM2: jax.Array, n_gt_B: jax.Array) -> jax.Array:
     """Type 3 matching: sort both sides by time, then the best order-preserving one-to-one IoU sum."""
-    pairs = iou_matrix(sort_by_time(pred_BN2, n_pred_B), sort_by_time(gt_BM2, n_gt_B))
-    live = live_mask(n_pred_B, pred_BN2.shape[1])[:, :, None] & live_mask(n_gt_B, gt_BM2.shape[1])[:, None, :]
-    return dp_matching(jnp.where(live, pairs, 0.0))
+    return dp_matching(sort_by_time(pred_BN2, n_pred_B), n_pred_B, sort_by_time(gt_BM2, n_gt_B), n_gt_B)
 
 
-def dp_matching(iou_BNM: jax.Array) -> jax.Array:
-    """Largest IoU sum over order-preserving one-to-one matchings (padding must have IoU 0).
+def dp_matching(pred_BN2: jax.Array, n_pred_B: jax.Array, gt_BM2: jax.Array, n_gt_B: jax.Array) -> jax.Array:
+    """Largest IoU sum over one-to-one matchings that keep both lists' order (live rows first).
 
-    dp[i][j] = max(dp[i-1][j], dp[i][j-1], dp[i-1][j-1] + IoU[i][j]), one scan step per prediction row: with
-    c_j = max(dp[i-1][j], dp[i-1][j-1] + IoU[i][j]), row i is the running maximum of c.
+    dp[i][j] = max(dp[i-1][j], dp[i][j-1], dp[i-1][j-1] + IoU(p_i, g_j)), one anti-diagonal per loop step: every
+    cell of a diagonal depends only on the two diagonals before it, so a step is a few elementwise ops on `[B, N]`,
+    the IoUs of the diagonal included (its ground truths are a slice of the reversed list). The loop stops at the
+    batch's largest Np + Ng - 1 rather than at N + M - 1: dp only grows along rows and columns and padding adds
+    nothing, so the best cell of any later diagonal is dp[Np][Ng].
     """
-    b, _, m = iou_BNM.shape
+    b, n, _ = pred_BN2.shape
+    m = gt_BM2.shape[1]
+    p = jnp.arange(n)
+    # reversed_gt[k] = gt[n + m - 1 - k] for k in [n, n + m), zeros around: diagonal d needs gt[d - p] for p < n.
+    reversed_gt = jnp.pad(gt_BM2[:, ::-1], ((0, 0), (n, n), (0, 0)))
 
-    def row(prev_BM1, iou_BM):
-        c = jnp.maximum(prev_BM1[:, 1:], prev_BM1[:, :-1] + iou_BM)
-        return jnp.concatenate([jnp.zeros((b, 1), c.dtype), jax.lax.cummax(c, axis=1)], axis=1), None
+    def diagonal(d, carry):
+        # Diagonals carry a leading zero column, so x[:, :-1] is "the cell at p - 1" (0 at p = 0).
+        before2, before1 = carry  # cells (p, d - 2 - p) and (p, d - 1 - p)
+        q = d - p
+        g = jax.lax.dynamic_slice_in_dim(reversed_gt, n + m - 1 - d, n, axis=1)
+        live = (p < n_pred_B[:, None]) & (q >= 0) & (q < n_gt_B[:, None])
+        gain = jnp.where(live, iou(pred_BN2, g), 0.0)
+        cell = jnp.maximum(jnp.maximum(before1[:, :-1], before1[:, 1:]), before2[:, :-1] + gain)
+        return before1, jnp.pad(jnp.where(q >= 0, cell, 0.0), ((0, 0), (1, 0)))
 
-    last, _ = jax.lax.scan(row, jnp.zeros((b, m + 1), iou_BNM.dtype), jnp.swapaxes(iou_BNM, 0, 1))
-    return last[:, m]
+    zeros = jnp.zeros((b, n + 1), pred_BN2.dtype)
+    n_diagonals = jnp.clip(jnp.max(n_pred_B + n_gt_B) - 1, 1, n + m - 1)
+    _, last = jax.lax.fori_loop(0, n_diagonals, diagonal, (zeros, zeros))
+    return jnp.max(last, axis=1)
 
 
 def match_f1(total_iou_B: jax.Array, n_pred_B: jax.Array, n_gt_B: jax.Array) -> jax.Array:

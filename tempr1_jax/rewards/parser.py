@@ -1,19 +1,22 @@
 """The device parser: sampled token ids `[B, T]` to intervals, counts, option letter and the well-formed flag, under jit.
 
-The grammar is defined over bytes (`grammar`), and every table here is precomputed once from the vocabulary, so one
-`lax.scan` over tokens parses completions of any tokenizer. Three small machines run side by side in the scan:
+The grammar is defined over bytes (`grammar`), and every table here is precomputed once from the vocabulary, so the
+same code parses completions of any tokenizer. One `lax.scan` over tokens runs three byte automata side by side, each
+advanced a whole token at a time by a table lookup:
 
 - the answer automaton: the minimal byte DFA of `\\s*<think>` (into an absorbing "thinking" state) or of the answer
-  part directly, compiled from the `grammar` patterns; `answer_next[class, state]` is a whole token's effect;
+  part directly, compiled from the `grammar` patterns; it alone decides what is well formed;
 - the close automaton: the DFA of `[\\s\\S]*</think>`, which sees every `</think>`. The think block ends at the last
-  one, which is only known at the end, so each `</think>` while thinking restarts the answer automaton and the number
-  lexer on the bytes after it (`answer_after_think`, lexeme variant 1). Nothing else needs the look-ahead;
-- the number lexer: numbers are the maximal runs of `[0-9.]`. Once the think block is over, a well-formed completion
-  holds digits only in its interval list, so the n-th run is endpoint n % 2 of interval n // 2. Each token's runs are
-  tabulated (a head run continuing the previous token's, complete inner runs, a tail run), and a run's integer and
-  fraction digits accumulate exactly in int32; the automaton alone decides what is well formed.
+  one, only known at the end, so each `</think>` while thinking restarts the answer automaton on the bytes after it
+  (`answer_after_think`) and starts a new "region" for the numbers. This is all the look-ahead the grammar needs;
+- the number lexer (`lexer`), over runs of `[0-9.]`. After the think block a well-formed completion holds digits only
+  in its interval list, so the n-th run of the last region is endpoint n % 2 of interval n // 2.
 
-Tokens with the same effect on all three share a class, so the per-step gathers hit small tables.
+The scan only carries the three states. Everything else is parallel over `[B, T]`: each token's lexer effect (given
+the lexer state before it) gives its runs' digit contributions, which land on their run's index with one scatter-add.
+
+Tokens with the same effect on everything share a class, so the scan's gathers hit small tables (~120 classes for
+Qwen's 151k tokens).
 """
 from __future__ import annotations
 
@@ -25,26 +28,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tempr1_jax.rewards import regex_dfa
+from tempr1_jax.rewards import lexer, regex_dfa
 from tempr1_jax.rewards.grammar import ANSWER, LETTERS, MAX_DIGITS, NUM, THINK_CLOSE, THINK_OPEN
 from tempr1_jax.rewards.tasks import GRAMMAR_OF_TASK, GRAMMARS, MAX_INTERVALS, TG
 from tempr1_jax.rewards.vocab import Vocab
 
 MAX_NUMBERS = 2 * MAX_INTERVALS
-_FRAC_SCALE = 10**MAX_DIGITS
-_POW10 = np.array([10**k for k in range(MAX_DIGITS + 2)], np.int32)  # digit counts are clipped to MAX_DIGITS + 1
-
-# Lexeme layout, per token class and variant (0: the whole token, 1: its bytes after its last `</think>`).
-# A chunk is a piece of a number: digits before its point, whether it has the point, digits after it.
-_ALL_RUN = 0  # the token has no byte outside [0-9.]: it continues the current run (the empty token too)
-_HEAD = 1  # chunk continuing the run open before the token: pre_value, pre_digits, has_point, post_value, post_digits
-_TAIL = 6  # chunk opening a run the next token may continue
-_N_INNER = 11  # number of complete numbers strictly inside the token
-_INNER = 12  # then (integer part, fraction * 10^MAX_DIGITS) per inner number
-_CHUNK = 5
-
 _RUN = re.compile(rb"[0-9.]+")
 _NUM = re.compile(NUM.encode())
+# Packed lexer flags: runs opened (clipped: more than MAX_NUMBERS is malformed anyway), "continues", letter + 1.
+_MAX_OPENS = 127
+_CONTINUES_SHIFT = 7
+_LETTER_SHIFT = 8
+_DIGITS_FIELD = 8  # integer contributions are packed as scaled_int * 8 + digit count
+# Packed token info: class * 4 + 2 * is_end + is_special.
+_INFO_SHIFT = 2
 
 
 @jax.tree_util.register_dataclass
@@ -52,14 +50,14 @@ _NUM = re.compile(NUM.encode())
 class TokenTables:
     """Everything the parser needs from a vocabulary: a pytree of arrays, passed to jit as an argument."""
 
-    token_class: jax.Array  # [V + 1] int32; entry V is the empty token, used past the end of a completion
-    is_end: jax.Array  # [V] bool
-    is_special: jax.Array  # [V] bool
+    token_info: jax.Array  # [V + 1] int32: class * 4 + 2 * is_end + is_special; entry V is the empty token
     answer_next: jax.Array  # [C, S] int32
     answer_after_think: jax.Array  # [C, G] int32: state after the bytes following the token's last `</think>`
-    close_next: jax.Array  # [C, K] int32: next close state + K if a `</think>` ends inside the token
-    lexeme: jax.Array  # [C, 2, F] int32
-    letter: jax.Array  # [C] int32: the token's last option letter (0 = A), or -1
+    close_next: jax.Array  # [C, K] int32: next close state, + K if a `</think>` ends inside the token
+    lexer_next: jax.Array  # [C, L] int32
+    number_flags: jax.Array  # [C, L + 1] int32: packed opens / continues / letter, per effect column
+    number_int: jax.Array  # [Q, C, L + 1] int32: scaled integer digits * 8 + digit count, per touched run
+    number_frac: jax.Array  # [Q, C, L + 1] int32: fraction in millionths, per touched run
     accepting: jax.Array  # [S] bool
     start: jax.Array  # [2, G] int32: start state by (think_required, grammar)
     thinking: jax.Array  # [] int32: the absorbing state inside the think block
@@ -124,85 +122,99 @@ def _effects(dfa: regex_dfa.Dfa, tokens: list[bytes]) -> np.ndarray:
     return states[index.reshape(-1)]
 
 
-def _chunk(run: bytes) -> list[int]:
-    pre, point, post = run.partition(b".")
-    post = post.partition(b".")[0]  # a second point only occurs in runs the automaton rejects
-    clip = MAX_DIGITS + 1
-    return [int(pre[:clip] or 0), min(len(pre), clip), int(bool(point)), int(post[:clip] or 0), min(len(post), clip)]
-
-
-def _exact(num: bytes) -> tuple[int, int]:
-    pre, _, post = num.partition(b".")
-    return int(pre), int(post.ljust(MAX_DIGITS, b"0") or 0)
-
-
-def _lexeme(data: bytes) -> list[int]:
-    runs = list(_RUN.finditer(data))
-    if not runs:
-        return [int(not data)] + [0] * (_INNER - 1)
-    head = runs[0].group() if runs and runs[0].start() == 0 else b""
-    if len(head) == len(data):
-        return [1, *_chunk(head), *[0] * (_N_INNER - _TAIL), 0]
-    tail = runs[-1].group() if runs and runs[-1].end() == len(data) else b""
-    # Inner runs that are not numbers only occur in completions the automaton rejects: no need to keep them.
-    inner = [m.group() for m in runs if 0 < m.start() and m.end() < len(data) and _NUM.fullmatch(m.group())]
-    return [0, *_chunk(head), *_chunk(tail), len(inner), *[v for num in inner for v in _exact(num)]]
+def _number_effects(tokens: list[bytes], after: list[bytes]):
+    """Lexer tables per token: next state `[N, L]`, and per effect column (L lexer states, then column L for the bytes
+    after the token's last `</think>`, lexed from OUT) the packed flags `[N, L + 1]` and the runs' contributions
+    `[N, L + 1, Q]`, Q the most runs one token touches."""
+    n, width = len(tokens), lexer.N_STATES + 1
+    next_state = np.tile(np.arange(lexer.N_STATES), (n, 1))
+    effects: dict[tuple[int, int], lexer.Effect] = {}
+    for i, (t, a) in enumerate(zip(tokens, after)):
+        if not any(map(lexer.is_run_byte, t)):
+            if t:
+                next_state[i] = lexer.OUT
+            continue
+        for state in range(lexer.N_STATES):
+            effects[i, state] = lexer.effect(t, state)
+            next_state[i, state] = effects[i, state].next_state
+        effects[i, lexer.N_STATES] = lexer.effect(a, lexer.OUT)
+        # A token with a run strictly inside it that is not a number can only sit where the answer automaton
+        # rejects, so its contributions may as well be zero: that keeps Q, the scatter-adds per token, small.
+        if any(0 < m.start() and m.end() < len(t) and not _NUM.fullmatch(m.group()) for m in _RUN.finditer(t)):
+            for state in range(lexer.N_STATES + 1):
+                effects[i, state].runs = []
+    # Trailing runs that receive nothing need no slot: adding zero is a no-op.
+    for e in effects.values():
+        while e.runs and not (e.runs[-1].int_digits or e.runs[-1].frac6):
+            e.runs.pop()
+    q = max([len(e.runs) for e in effects.values()], default=0)
+    opens = np.zeros((n, width), np.int64)
+    continues = np.zeros((n, width), np.int64)
+    int_part = np.zeros((n, width, q), np.int64)
+    frac = np.zeros((n, width, q), np.int64)
+    for (i, col), e in effects.items():
+        opens[i, col] = min(e.opens, _MAX_OPENS)
+        continues[i, col] = e.continues
+        for k, run in enumerate(e.runs):
+            int_part[i, col, k] = run.scaled_int * _DIGITS_FIELD + min(run.int_digits, _DIGITS_FIELD - 1)
+            frac[i, col, k] = run.frac6
+    return next_state, opens + (continues << _CONTINUES_SHIFT), int_part, frac
 
 
 def build_token_tables(vocab: Vocab) -> TokenTables:
     """Precomputes the parser tables of a vocabulary (a few seconds for Qwen's 151k tokens)."""
     answer, close = _automata()
-    n_states, n_close = answer.next.shape[0], close.next.shape[0]
+    n_close = close.next.shape[0]
     tokens = [b"" if i in vocab.end_ids or i in vocab.special_ids else t for i, t in enumerate(vocab.token_bytes)]
     tokens.append(b"")  # the empty token
-    data, lengths = _padded_bytes(tokens)
     n = len(tokens)
 
     answer_next = _effects(answer, tokens)
-    close_next, closed_at = _run_all(close, data, lengths, np.tile(np.arange(n_close), (n, 1)))
+    close_next, closed_at = _run_all(close, *_padded_bytes(tokens), np.tile(np.arange(n_close), (n, 1)))
     # The last `</think>` of a token ends at the same offset from every start state that sees one: an occurrence
     # wholly inside the token is seen from all of them, and only one prefix of the token can finish a partial one.
     cut = closed_at.max(axis=1)
     assert np.all((closed_at == 0) | (closed_at == cut[:, None])), "inconsistent </think> offsets"
     after = [t[c:] for t, c in zip(tokens, cut)]
-    after_data, after_lengths = _padded_bytes(after)
     grammar_starts = np.array([answer.starts[f"answer/{g}"] for g in GRAMMARS])
-    answer_after, _ = _run_all(answer, after_data, after_lengths, np.tile(grammar_starts, (n, 1)))
+    answer_after, _ = _run_all(answer, *_padded_bytes(after), np.tile(grammar_starts, (n, 1)))
     close_code = close_next + n_close * (closed_at > 0)
+    lexer_next, flags, number_int, number_frac = _number_effects(tokens, after)
 
-    lex_rows = [(_lexeme(t), _lexeme(a)) for t, a in zip(tokens, after)]
-    width = max(len(r) for rows in lex_rows for r in rows)
-    lexeme = np.array([[r + [0] * (width - len(r)) for r in rows] for rows in lex_rows])
-
-    is_letter = (data >= ord(LETTERS[0])) & (data <= ord(LETTERS[-1])) & (np.arange(data.shape[1]) < lengths[:, None])
-    last_pos = data.shape[1] - 1 - np.argmax(is_letter[:, ::-1], axis=1)
-    letter = np.where(is_letter.any(axis=1), data[np.arange(n), last_pos].astype(np.int64) - ord(LETTERS[0]), -1)
+    letter = np.array([max((t.rfind(c.encode()), k) for k, c in enumerate(LETTERS))[1] if re.search(
+        f"[{LETTERS}]".encode(), t) else -1 for t in tokens])
+    flags = flags + ((letter[:, None] + 1) << _LETTER_SHIFT)
 
     features = np.concatenate(
-        [answer_next, answer_after, close_code, lexeme.reshape(n, -1), letter[:, None]], axis=1
+        [answer_next, answer_after, close_code, lexer_next, flags, number_int.reshape(n, -1),
+         number_frac.reshape(n, -1)], axis=1
     ).astype(np.int32)
-    rows, first, token_class = np.unique(
+    _, first, token_class = np.unique(
         np.ascontiguousarray(features).view(np.dtype((np.void, features.shape[1] * 4))).reshape(-1),
         return_index=True,
         return_inverse=True,
     )
     v = len(vocab)
+    is_end = np.isin(np.arange(n), list(vocab.end_ids))
+    is_special = np.isin(np.arange(n), list(vocab.special_ids))
     start = np.array(
         [[answer.starts[f"optional/{g}"] for g in GRAMMARS], [answer.starts["required"]] * len(GRAMMARS)], np.int32
     )
+    as_i32 = lambda x: jnp.asarray(x, jnp.int32)
+    assert v + 1 == n
     return TokenTables(
-        token_class=jnp.asarray(token_class.reshape(-1), jnp.int32),
-        is_end=jnp.asarray(np.isin(np.arange(v), list(vocab.end_ids))),
-        is_special=jnp.asarray(np.isin(np.arange(v), list(vocab.special_ids))),
-        answer_next=jnp.asarray(answer_next[first], jnp.int32),
-        answer_after_think=jnp.asarray(answer_after[first], jnp.int32),
-        close_next=jnp.asarray(close_code[first], jnp.int32),
-        lexeme=jnp.asarray(lexeme[first], jnp.int32),
-        letter=jnp.asarray(letter[first], jnp.int32),
+        token_info=as_i32((token_class.reshape(-1) << _INFO_SHIFT) + 2 * is_end + is_special),
+        answer_next=as_i32(answer_next[first]),
+        answer_after_think=as_i32(answer_after[first]),
+        close_next=as_i32(close_code[first]),
+        lexer_next=as_i32(lexer_next[first]),
+        number_flags=as_i32(flags[first]),
+        number_int=as_i32(np.moveaxis(number_int[first], 2, 0)),
+        number_frac=as_i32(np.moveaxis(number_frac[first], 2, 0)),
         accepting=jnp.asarray(answer.accepting),
-        start=jnp.asarray(start),
-        thinking=jnp.asarray(int(np.nonzero(answer.marked)[0][0]), jnp.int32),
-        close_start=jnp.asarray(close.starts["start"], jnp.int32),
+        start=as_i32(start),
+        thinking=as_i32(int(np.nonzero(answer.marked)[0][0])),
+        close_start=as_i32(close.starts["start"]),
     )
 
 
@@ -215,98 +227,91 @@ class ParsedBatch:
     letter: jax.Array  # [B] int32; 0 = A, -1 when malformed or not gvqa
 
 
-def _extend(regs, chunk):
-    """Appends a chunk to the run in `regs` (integer digits, fraction digits, fraction length, point seen)."""
-    whole, frac, n_frac, point = regs
-    pre_value, pre_digits, has_point, post_value, post_digits = (chunk[:, k] for k in range(_CHUNK))
-    scale = jnp.asarray(_POW10)[pre_digits]
-    return (
-        jnp.where(point, whole, whole * scale + pre_value),
-        jnp.where(point, frac * scale + pre_value, jnp.where(has_point == 1, post_value, frac)),
-        jnp.where(point, n_frac + pre_digits, jnp.where(has_point == 1, post_digits, n_frac)),
-        point | (has_point == 1),
-    )
+def _scan_states(tables: TokenTables, class_BT: jax.Array, start_B: jax.Array, grammar_B: jax.Array):
+    """Runs the three automata over the tokens.
+
+    Returns the final answer state `[B]`, the number of runs in the last region `[B]`, and per token `[B, T]`: its
+    lexer effect (class * (L + 1) + column, the column being the lexer state before it, or L where a `</think>`
+    inside it starts a new region) and the index of the first run it touches within its region.
+    """
+    n_states, n_grammars = tables.answer_next.shape[1], tables.answer_after_think.shape[1]
+    n_close, n_lex = tables.close_next.shape[1], tables.lexer_next.shape[1]
+    answer_next, after_think = tables.answer_next.reshape(-1), tables.answer_after_think.reshape(-1)
+    close_next, lexer_next = tables.close_next.reshape(-1), tables.lexer_next.reshape(-1)
+    flags = tables.number_flags.reshape(-1)
+
+    def step(carry, class_B):
+        state, close, lex, thinking, runs = carry
+        nxt = answer_next[class_B * n_states + state]
+        thinking = thinking | (nxt == tables.thinking)
+        code = close_next[class_B * n_close + close]
+        restart = (code >= n_close) & thinking
+        state = jnp.where(restart, after_think[class_B * n_grammars + grammar_B], nxt)
+        effect = class_B * (n_lex + 1) + jnp.where(restart, n_lex, lex)
+        flag = flags[effect]
+        runs = jnp.where(restart, 0, runs)
+        first_run = runs - ((flag >> _CONTINUES_SHIFT) & 1)
+        carry = (state, code % n_close, lexer_next[class_B * n_lex + lex], thinking, runs + (flag & _MAX_OPENS))
+        return carry, (effect, first_run)
+
+    b = class_BT.shape[0]
+    zeros = jnp.zeros(b, jnp.int32)
+    init = (start_B, jnp.full(b, tables.close_start), zeros + lexer.OUT, jnp.zeros(b, bool), zeros)
+    (state, _, _, _, runs), (effect_TB, first_run_TB) = jax.lax.scan(step, init, class_BT.T)
+    return state, runs, effect_TB.T, first_run_TB.T
 
 
 def parse_ids(tables: TokenTables, ids_BT: jax.Array, lengths_B: jax.Array, task_B: jax.Array,
               think_required: bool = False) -> ParsedBatch:
     """Parses completions `ids_BT` (only the first `lengths_B` ids of each row count), task ids `task_B`."""
     b, t = ids_BT.shape
-    ids_BT = jnp.clip(ids_BT, 0, tables.is_end.shape[0] - 1)
+    info_BT = tables.token_info[jnp.clip(ids_BT, 0, tables.token_info.shape[0] - 2)]
     pos_T = jnp.arange(t)
-    end_B = jnp.minimum(lengths_B, jnp.min(jnp.where(tables.is_end[ids_BT], pos_T, t), axis=1))
+    end_B = jnp.minimum(lengths_B, jnp.min(jnp.where(info_BT & 2, pos_T, t), axis=1))
     live_BT = pos_T < end_B[:, None]
-    spoiled_B = jnp.any(tables.is_special[ids_BT] & live_BT, axis=1)
-    empty = tables.token_class.shape[0] - 1
-    class_BT = jnp.where(live_BT, tables.token_class[ids_BT], tables.token_class[empty])
+    spoiled_B = jnp.any((info_BT & 1).astype(bool) & live_BT, axis=1)
+    class_BT = jnp.where(live_BT, info_BT, tables.token_info[-1]) >> _INFO_SHIFT
 
     grammar_B = jnp.asarray(GRAMMAR_OF_TASK, jnp.int32)[task_B]
-    n_states, n_grammars = tables.answer_next.shape[1], tables.answer_after_think.shape[1]
-    n_close = tables.close_next.shape[1]
-    n_inner = (tables.lexeme.shape[2] - _INNER) // 2
-    rows_B = jnp.arange(b)
-    zeros = jnp.zeros(b, jnp.int32)
-    no = jnp.zeros(b, bool)
+    start_B = tables.start[int(think_required), grammar_B]
+    state_B, count_B, effect_BT, first_run_BT = _scan_states(tables, class_BT, start_B, grammar_B)
 
-    def push(carry, flag, whole, frac6):
-        count, start_whole, start_frac6, ordered, numbers = carry
-        is_end = count % 2 == 1
-        reversed_ = (whole < start_whole) | ((whole == start_whole) & (frac6 < start_frac6))
-        ordered = ordered & ~(flag & is_end & reversed_)
-        opens = flag & ~is_end
-        value = whole.astype(jnp.float32) + frac6.astype(jnp.float32) / _FRAC_SCALE
-        slot = jnp.where(flag & (count < MAX_NUMBERS), count, MAX_NUMBERS)
-        numbers = numbers.at[rows_B, slot].set(value, mode="drop")
-        return (count + flag, jnp.where(opens, whole, start_whole), jnp.where(opens, frac6, start_frac6), ordered,
-                numbers)
+    # Numbers: only the last region counts (the bytes after the last `</think>`, or all of them without one).
+    n_columns = tables.number_flags.shape[1]
+    region_start_B = jnp.max(jnp.where(effect_BT % n_columns == n_columns - 1, pos_T, 0), axis=1)
+    region_BT = pos_T >= region_start_B[:, None]
+    # Every (token, touched run) adds its (integer, fraction) contributions to its run: one segment sum for all.
+    q = jnp.arange(tables.number_int.shape[0])
+    slot_BTQ = jnp.where(region_BT[..., None], jnp.clip(first_run_BT[..., None] + q, 0, MAX_NUMBERS), MAX_NUMBERS)
+    segment_BTQ = jnp.arange(b)[:, None, None] * (MAX_NUMBERS + 1) + slot_BTQ
+    parts_BTQ2 = jnp.stack([tables.number_int, tables.number_frac], axis=-1).reshape(len(q), -1, 2)[:, effect_BT]
+    sums = jax.ops.segment_sum(jnp.moveaxis(parts_BTQ2, 0, 2).reshape(-1, 2), segment_BTQ.reshape(-1),
+                               num_segments=b * (MAX_NUMBERS + 1)).reshape(b, MAX_NUMBERS + 1, 2)[:, :MAX_NUMBERS]
+    int_sum, frac6 = sums[..., 0], sums[..., 1]
 
-    def step(carry, class_B):
-        state, close, thinking, in_run, regs, out = carry
-        nxt = tables.answer_next.reshape(-1)[class_B * n_states + state]
-        thinking = thinking | (nxt == tables.thinking)
-        code = tables.close_next.reshape(-1)[class_B * n_close + close]
-        reset = (code >= n_close) & thinking
-        state = jnp.where(reset, tables.answer_after_think.reshape(-1)[class_B * n_grammars + grammar_B], nxt)
-        lex = tables.lexeme[class_B, reset.astype(jnp.int32)]
-        count, start_whole, start_frac6, ordered, numbers = out
-        out = (jnp.where(reset, 0, count), start_whole, start_frac6, ordered | reset, numbers)
-        in_run = in_run & ~reset
-
-        regs = _extend(tuple(jnp.where(in_run, r, jnp.zeros_like(r)) for r in regs), lex[:, _HEAD:_TAIL])
-        in_run = in_run | (lex[:, _HEAD + 1] + lex[:, _HEAD + 2] + lex[:, _HEAD + 4] > 0)
-        closes = (lex[:, _ALL_RUN] == 0) & in_run
-        whole, frac, n_frac, _ = regs
-        frac6 = frac * jnp.asarray(_POW10)[jnp.clip(MAX_DIGITS - n_frac, 0, MAX_DIGITS + 1)]
-        out = push(out, closes, whole, frac6)
-        for k in range(n_inner):
-            out = push(out, lex[:, _N_INNER] > k, lex[:, _INNER + 2 * k], lex[:, _INNER + 2 * k + 1])
-        keeps = lex[:, _ALL_RUN] == 1
-        tail = _extend((zeros, zeros, zeros, no), lex[:, _TAIL:_N_INNER])
-        regs = tuple(jnp.where(keeps, r, s) for r, s in zip(regs, tail))
-        in_run = jnp.where(keeps, in_run, lex[:, _TAIL + 1] + lex[:, _TAIL + 2] + lex[:, _TAIL + 4] > 0)
-        return (state, close, thinking, in_run, regs, out), None
-
-    init = (
-        tables.start[int(think_required), grammar_B],
-        jnp.full(b, tables.close_start),
-        no,
-        no,
-        (zeros, zeros, zeros, no),
-        (zeros, zeros, zeros, jnp.ones(b, bool), jnp.zeros((b, MAX_NUMBERS), jnp.float32)),
-    )
-    (state, _, _, _, _, (count, _, _, ordered, numbers)), _ = jax.lax.scan(step, init, class_BT.T)
-
-    n_intervals = count // 2
+    digits = jnp.clip(int_sum % _DIGITS_FIELD, 0, MAX_DIGITS)
+    whole = (int_sum // _DIGITS_FIELD) // jnp.asarray(10 ** (MAX_DIGITS - np.arange(MAX_DIGITS + 1)), jnp.int32)[digits]
+    pairs = lambda x: x.reshape(b, MAX_INTERVALS, 2)
+    (s_whole, e_whole), (s_frac, e_frac) = jnp.moveaxis(pairs(whole), 2, 0), jnp.moveaxis(pairs(frac6), 2, 0)
+    n_intervals = count_B // 2
+    live_N = jnp.arange(MAX_INTERVALS)[None, :] < n_intervals[:, None]
+    # Exact integer comparison: float32 would call two different long numbers equal.
+    reversed_ = (s_whole > e_whole) | ((s_whole == e_whole) & (s_frac > e_frac))
     well_formed = (
-        tables.accepting[state] & ~spoiled_B & ordered & (count <= MAX_NUMBERS) & ((task_B != TG) | (n_intervals == 1))
+        tables.accepting[state_B]
+        & ~spoiled_B
+        & ~jnp.any(reversed_ & live_N, axis=1)
+        & (count_B <= MAX_NUMBERS)
+        & ((task_B != TG) | (n_intervals == 1))
     )
     n_intervals = jnp.where(well_formed, n_intervals, 0)
-    intervals = numbers.reshape(b, MAX_INTERVALS, 2)
-    intervals = jnp.where(jnp.arange(MAX_INTERVALS)[None, :, None] < n_intervals[:, None, None], intervals, 0.0)
+    values = whole.astype(jnp.float32) + frac6.astype(jnp.float32) / 10**MAX_DIGITS
+    live_N = jnp.arange(MAX_INTERVALS)[None, :] < n_intervals[:, None]
+    intervals = jnp.where(live_N[..., None], pairs(values), 0.0)
 
-    letter_BT = jnp.where(live_BT, tables.letter[class_BT], -1)
-    last_B = t - 1 - jnp.argmax(letter_BT[:, ::-1] >= 0, axis=1)
-    letter = letter_BT[rows_B, last_B]
-    is_option = jnp.asarray(GRAMMAR_OF_TASK, jnp.int32)[task_B] == GRAMMARS.index("option_evidence")
-    letter = jnp.where(well_formed & is_option, letter, -1)
-    return ParsedBatch(well_formed, intervals, n_intervals, letter)
+    # The option letter is the completion's last [A-E]: after the think block, only the answer holds one.
+    letter_BT = (tables.number_flags.reshape(-1)[effect_BT] >> _LETTER_SHIFT) - 1
+    last_B = jnp.max(jnp.where(live_BT & (letter_BT >= 0), pos_T * len(LETTERS) + letter_BT, -1), axis=1)
+    letter_B = jnp.where(last_B >= 0, last_B % len(LETTERS), -1)
+    is_option = grammar_B == GRAMMARS.index("option_evidence")
+    return ParsedBatch(well_formed, intervals, n_intervals, jnp.where(well_formed & is_option, letter_B, -1))

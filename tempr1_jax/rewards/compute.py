@@ -24,7 +24,9 @@ def localization_reward(task_B, pred_BN2, n_pred_B, gt_BN2, n_gt_B, duration_B, 
     many_to_one = loc.union_iou(pred_BN2, n_pred_B, gt_BN2, n_gt_B)
 
     if cfg.tal_matching == "dp":
-        matched = loc.ordered_match(pred_BN2, n_pred_B, gt_BN2, n_gt_B)
+        # Other tasks' rows do not need the DP: zero counts keep them from lengthening its loop.
+        is_tal = task_B == TAL
+        matched = loc.ordered_match(pred_BN2, jnp.where(is_tal, n_pred_B, 0), gt_BN2, jnp.where(is_tal, n_gt_B, 0))
     else:  # the ablation: the i-th emitted interval against the i-th ground truth, unsorted
         matched = loc.paired_sum(pair_iou, n_pred_B, n_gt_B)
     many_to_many = loc.match_f1(matched, n_pred_B, n_gt_B)
@@ -89,9 +91,9 @@ def _bucket(n: int, quantum: int) -> int:
     return max(quantum, -(-n // quantum) * quantum)
 
 
-def ground_truth_arrays(task: str, targets: Sequence[Mapping]) -> dict[str, np.ndarray]:
-    """Pads target dicts ({"intervals": [[s, e], ...], "duration": D, "answer": k for gvqa}) to device arrays."""
-    gvqa = task_id(task) == GVQA
+def ground_truth_arrays(targets: Sequence[Mapping]) -> dict[str, np.ndarray]:
+    """Pads target dicts ({"intervals": [[s, e], ...], "duration": D, "answer": k}) to the ground-truth arguments of
+    `compute_rewards`. "duration" defaults to 0 and "answer" to -1 (no option)."""
     n = len(targets)
     gt = np.zeros((n, MAX_INTERVALS, 2), np.float32)
     counts = np.zeros(n, np.int32)
@@ -104,8 +106,7 @@ def ground_truth_arrays(task: str, targets: Sequence[Mapping]) -> dict[str, np.n
         gt[k, : len(intervals)] = intervals
         counts[k] = len(intervals)
         duration[k] = target.get("duration", 0.0)
-        if gvqa:
-            answer[k] = int(target["answer"])
+        answer[k] = target.get("answer", -1)
     return {"gt_intervals_BN2": gt, "gt_counts_B": counts, "duration_B": duration, "answer_B": answer}
 
 
@@ -120,6 +121,8 @@ def score(
     """
     if len(completions) != len(targets):
         raise ValueError(f"{len(completions)} completions but {len(targets)} targets")
+    if task_id(task) == GVQA and any("answer" not in t for t in targets):
+        raise ValueError("gvqa targets need an 'answer' (the correct option's index, 0 = A)")
     tokenizer, tables = _qwen_tables()
     encoded = [tokenizer.encode(text) for text in completions]
     b, t = _bucket(len(encoded), 8), _bucket(max(map(len, encoded), default=1), 64)
@@ -128,6 +131,6 @@ def score(
     for k, row in enumerate(encoded):
         ids[k, : len(row)] = row
         lengths[k] = len(row)
-    gt = ground_truth_arrays(task, list(targets) + [{"intervals": [], "answer": 0}] * (b - len(targets)))
+    gt = ground_truth_arrays(list(targets) + [{"intervals": []}] * (b - len(targets)))
     out = _compute(tables, ids, lengths, np.full(b, task_id(task), np.int32), **gt, cfg=cfg)
     return {k: np.asarray(v)[: len(completions)] for k, v in out.items()}
