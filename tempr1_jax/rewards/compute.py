@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tempr1_jax.processing.tokenizer import Tokenizer, load_tokenizer
 from tempr1_jax.rewards import localization as loc
 from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.rewards.parser import TokenTables, build_token_tables, parse_ids
@@ -77,9 +78,8 @@ def compute_rewards(
 
 
 @functools.lru_cache(maxsize=None)
-def _qwen_tables() -> tuple[object, TokenTables]:
-    from tempr1_jax.processing.tokenizer import load_tokenizer
-
+def qwen_tables() -> tuple[Tokenizer, TokenTables]:
+    """The Qwen tokenizer and its parser tables, built once per process."""
     tokenizer = load_tokenizer()
     return tokenizer, build_token_tables(vocab_from_tokenizer(tokenizer))
 
@@ -123,7 +123,7 @@ def score(
         raise ValueError(f"{len(completions)} completions but {len(targets)} targets")
     if task_id(task) == GVQA and any("answer" not in t for t in targets):
         raise ValueError("gvqa targets need an 'answer' (the correct option's index, 0 = A)")
-    tokenizer, tables = _qwen_tables()
+    tokenizer, tables = qwen_tables()
     encoded = [tokenizer.encode(text) for text in completions]
     b, t = _bucket(len(encoded), 8), _bucket(max(map(len, encoded), default=1), 64)
     ids = np.full((b, t), tokenizer.pad_id, np.int32)

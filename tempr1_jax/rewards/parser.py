@@ -262,8 +262,12 @@ def _scan_states(tables: TokenTables, class_BT: jax.Array, start_B: jax.Array, g
 
 
 def parse_ids(tables: TokenTables, ids_BT: jax.Array, lengths_B: jax.Array, task_B: jax.Array,
-              think_required: bool = False) -> ParsedBatch:
-    """Parses completions `ids_BT` (only the first `lengths_B` ids of each row count), task ids `task_B`."""
+              think_required: bool | jax.Array = False) -> ParsedBatch:
+    """Parses completions `ids_BT` (only the first `lengths_B` ids of each row count) of tasks `task_B`.
+
+    Ids stop counting at a row's first end id; any other special id before that makes the row malformed.
+    `think_required` may be a Python bool or a traced scalar (it only picks the start states).
+    """
     b, t = ids_BT.shape
     info_BT = tables.token_info[jnp.clip(ids_BT, 0, tables.token_info.shape[0] - 2)]
     pos_T = jnp.arange(t)
@@ -273,7 +277,7 @@ def parse_ids(tables: TokenTables, ids_BT: jax.Array, lengths_B: jax.Array, task
     class_BT = jnp.where(live_BT, info_BT, tables.token_info[-1]) >> _INFO_SHIFT
 
     grammar_B = jnp.asarray(GRAMMAR_OF_TASK, jnp.int32)[task_B]
-    start_B = tables.start[int(think_required), grammar_B]
+    start_B = tables.start[jnp.asarray(think_required, jnp.int32), grammar_B]
     state_B, count_B, effect_BT, first_run_BT = _scan_states(tables, class_BT, start_B, grammar_B)
 
     # Numbers: only the last region counts (the bytes after the last `</think>`, or all of them without one).

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rewards_strategies import train_demo_tokenizer
-from tempr1_jax.processing.tokenizer import load_tokenizer
 from tempr1_jax.rewards import build_token_tables, compute_rewards, parse_ids, vocab_from_tokenizer
+from tempr1_jax.rewards.compute import qwen_tables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +36,9 @@ class Setup:
 
 @functools.lru_cache(maxsize=None)
 def _qwen() -> Setup:
-    tok = load_tokenizer()._tok
-    vocab = vocab_from_tokenizer(tok)
-    return Setup("qwen", tok, vocab, build_token_tables(vocab), tok.token_to_id("<|im_end|>"))
+    wrapper, tables = qwen_tables()  # the tables `score` uses, built once per session
+    tok = wrapper._tok
+    return Setup("qwen", tok, vocab_from_tokenizer(tok), tables, tok.token_to_id("<|im_end|>"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,5 +63,5 @@ def setup(request) -> Setup:
     return {"qwen": _qwen, "demo": _demo}[request.param]()
 
 
-parse_jit = jax.jit(parse_ids, static_argnums=4)
+parse_jit = jax.jit(parse_ids)  # think_required may be traced: one compilation for both
 rewards_jit = jax.jit(compute_rewards, static_argnames="cfg")

@@ -36,7 +36,7 @@ batch = st.lists(st.sampled_from(TASKS), min_size=B, max_size=B).flatmap(
 )
 
 
-@settings(max_examples=30, deadline=None, database=None, derandomize=True)
+@settings(max_examples=20, deadline=None, database=None, derandomize=True)
 @given(batch, st.booleans())
 def test_random_completions_match_host(setup, tasks_texts, think_required):
     tasks, texts = tasks_texts
