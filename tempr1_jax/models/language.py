@@ -105,6 +105,11 @@ class LanguageModel(nnx.Module):
     def embed(self, input_ids_BL: jax.Array) -> jax.Array:
         return jnp.take(self.embed_tokens[...], input_ids_BL, axis=0).astype(self.dtype)
 
+    def head_VD(self) -> jax.Array:
+        """The output projection as [vocab, D] (the embedding when tied), for chunked log-probs."""
+        w = self.embed_tokens[...] if self.lm_head is None else self.lm_head.kernel[...].T
+        return w.astype(self.dtype)
+
     def logits(self, h_BLD: jax.Array) -> jax.Array:
         if self.lm_head is None:
             # Contract on the embedding's own layout: a transposed copy of a 150k-row table costs more than the dot.

@@ -99,9 +99,10 @@ class Qwen25VL(nnx.Module):
             positions_3BL=jnp.asarray(position_ids, jnp.int32),
             attention_mask_BL=jnp.asarray(mask),
             pixel_values=None if pixel_values is None else jnp.asarray(pixel_values, jnp.float32),
-            image_layout=None if image_grid_thw is None else vision_layout(image_grid_thw, vc),
+            image_layout=None if image_grid_thw is None else vision_layout(image_grid_thw, vc, len(pixel_values)),
             pixel_values_videos=None if pixel_values_videos is None else jnp.asarray(pixel_values_videos, jnp.float32),
-            video_layout=None if video_grid_thw is None else vision_layout(video_grid_thw, vc),
+            video_layout=None if video_grid_thw is None else vision_layout(video_grid_thw, vc,
+                                                                           len(pixel_values_videos)),
         )
 
     def __call__(self, input_ids, attention_mask=None, pixel_values=None, image_grid_thw=None,

@@ -30,10 +30,21 @@ class VisionLayout:
     full_inverse_S: jax.Array
 
 
-def _segment_tables(keys_S: np.ndarray, num_patches: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Groups patch indices by segment key into a padded table [N, W] and each patch's flat slot."""
+def _pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def _segment_tables(keys_S: np.ndarray, num_patches: int, static: bool, width: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Groups patch indices by segment key into a padded table [N, W] and each patch's flat slot.
+
+    With `static`, N and W are rounded up to powers of two (W to `width` if given), so that batches of similar
+    videos share one compiled shape; the extra slots are invalid and never read back.
+    """
     _, seg_S, counts = np.unique(keys_S, return_inverse=True, return_counts=True)
     n, w = len(counts), int(counts.max())
+    if static:
+        n, w = _pow2(n), width or _pow2(w)
     order = np.argsort(seg_S, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.empty_like(seg_S)
@@ -47,8 +58,12 @@ def _segment_tables(keys_S: np.ndarray, num_patches: int) -> tuple[np.ndarray, n
     return table, valid, inverse
 
 
-def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | None = None) -> VisionLayout:
-    """Index tables for the patches of `grid_thw` (rows of (t, h, w), in `pixel_values` order)."""
+def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | None = None,
+                  static: bool = False) -> VisionLayout:
+    """Index tables for the patches of `grid_thw` (rows of (t, h, w), in `pixel_values` order).
+
+    `num_patches` pads to a bucketed patch count; `static` also rounds the table shapes (see `_segment_tables`).
+    """
     grid_thw = np.asarray(grid_thw, np.int64).reshape(-1, 3)
     m, ws = cfg.spatial_merge_size, cfg.window_merged
     pos, win_keys, full_keys = [], [], []
@@ -72,8 +87,8 @@ def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | No
         raise ValueError(f"num_patches {num_patches} is smaller than the {total} patches of grid_thw")
     rope_pos = np.zeros((num_patches, 2), np.int32)
     rope_pos[:total] = np.concatenate(pos)
-    wt, wv, wi = _segment_tables(np.concatenate(win_keys), num_patches)
-    ft, fv, fi = _segment_tables(np.concatenate(full_keys), num_patches)
+    wt, wv, wi = _segment_tables(np.concatenate(win_keys), num_patches, static, ws * ws * cfg.merge_unit)
+    ft, fv, fi = _segment_tables(np.concatenate(full_keys), num_patches, static)
     return VisionLayout(rope_pos, wt, wv, wi, ft, fv, fi)
 
 

@@ -112,3 +112,28 @@ def chat_prompt(
     if add_generation_prompt:
         out += f"{IM_START}assistant\n"
     return out
+
+
+# A small byte-level BPE for small demo models, whose embedding and head would otherwise be dominated by Qwen's
+# 151k rows. Its special tokens take the first ids, in this order; `models.config.demo()` uses the same ids.
+SMALL_SPECIAL_TOKENS = (ENDOFTEXT, IM_START, IM_END, VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD)
+
+
+def train_small_tokenizer(texts: Sequence[str], path: str, vocab_size: int = 1024) -> Tokenizer:
+    """Trains a byte-level BPE of at most `vocab_size` ids on `texts` (Qwen's digit-by-digit split kept) and
+    writes it to `path` as a tokenizer.json that `load_tokenizer` reads."""
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SMALL_SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    for i, t in enumerate(SMALL_SPECIAL_TOKENS):
+        assert tok.token_to_id(t) == i, (t, tok.token_to_id(t))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tok.save(path)
+    load_tokenizer.cache_clear()
+    return Tokenizer(path)

@@ -60,16 +60,32 @@ def _pick(logits_BV, rng, cfg: SamplingConfig):
     return tok.astype(jnp.int32), jnp.take_along_axis(logp_BV, tok[:, None], axis=-1)[:, 0]
 
 
-def generate(model: Qwen25VL, inputs: dict, cfg: SamplingConfig, rng: jax.Array | None = None) -> GenerationOutput:
-    """`inputs` are the keyword arrays of `Qwen25VL.hidden_states` (see `Qwen25VL.prepare_inputs`)."""
+def generate(model: Qwen25VL, inputs: dict, cfg: SamplingConfig, rng: jax.Array | None = None,
+             num_samples: int = 1) -> GenerationOutput:
+    """`inputs` are the keyword arrays of `Qwen25VL.hidden_states` (see `Qwen25VL.prepare_inputs`).
+
+    With `num_samples` = G > 1, each prompt's video is encoded once and its prefix prefilled once; the KV cache is
+    then shared by its G completions, which are rows b * G ... b * G + G - 1 of the output.
+    """
     graphdef, params = nnx.split(model)
     rng = jax.random.key(0) if rng is None else rng
-    return _generate(graphdef, params, inputs, rng, cfg)
+    return _generate(graphdef, params, inputs, rng, cfg, num_samples)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "cfg"))
-def _generate(graphdef, params, inputs, rng, cfg: SamplingConfig) -> GenerationOutput:
-    model = nnx.merge(graphdef, params)
+@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "num_samples"))
+def _generate(graphdef, params, inputs, rng, cfg: SamplingConfig, num_samples: int) -> GenerationOutput:
+    return sample(nnx.merge(graphdef, params), inputs, cfg, rng, num_samples)
+
+
+def _repeat_rows(cache: KVCache, logits_BV: jax.Array, g: int) -> tuple[KVCache, jax.Array]:
+    rep = lambda x, axis: jnp.repeat(x, g, axis=axis)
+    return (KVCache(rep(cache.k_LBSKH, 1), rep(cache.v_LBSKH, 1), rep(cache.valid_BS, 0), cache.index,
+                    rep(cache.next_position_B, 0)), rep(logits_BV, 0))
+
+
+def sample(model: Qwen25VL, inputs: dict, cfg: SamplingConfig, rng: jax.Array, num_samples: int = 1
+           ) -> GenerationOutput:
+    """The traceable body of `generate`, for use inside other jit-compiled steps."""
     B, L = inputs["input_ids_BL"].shape
     T = cfg.max_new_tokens
     cache_dtype = jnp.dtype(cfg.cache_dtype) if cfg.cache_dtype else model.language.dtype
@@ -79,6 +95,9 @@ def _generate(graphdef, params, inputs, rng, cfg: SamplingConfig) -> GenerationO
     mask_BL = inputs["attention_mask_BL"].astype(bool)
     last_B = L - 1 - jnp.argmax(mask_BL[:, ::-1], axis=1)
     logits_BV = model.logits(jnp.take_along_axis(h_BLD, last_B[:, None, None], axis=1)[:, 0])
+    if num_samples > 1:
+        cache, logits_BV = _repeat_rows(cache, logits_BV, num_samples)
+        B = B * num_samples
     eos = jnp.asarray(cfg.eos_ids, jnp.int32)
 
     def cond(state):

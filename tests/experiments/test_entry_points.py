@@ -53,9 +53,10 @@ def test_predict_names_a_bad_video(tiny_checkpoint, tmp_path, kind):
     assert str(path) in r.stderr and ("not found" if kind == "missing" else "not a readable video") in r.stderr
 
 
-def test_run_demo_config_answers(tmp_path):
-    r = _run("experiments/run.py", "--config=experiments/configs/demo.py", "--config.model.preset=tiny",
-             f"--config.workdir={tmp_path}", "--config.answer.max_new_tokens=4")
+def test_run_answer_stage_on_a_synthetic_video(tmp_path):
+    r = _run("experiments/run.py", "--config=experiments/configs/demo.py", "--config.stages=('answer',)",
+             "--config.model.preset=tiny", "--config.tokenizer=", f"--config.workdir={tmp_path}",
+             "--config.answer.max_new_tokens=4")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "answer" in r.stdout and os.path.isfile(tmp_path / "synthetic_video.mp4")
 
@@ -68,5 +69,5 @@ def test_run_rejects_an_unknown_config_key():
 
 def test_run_rejects_an_unknown_preset(tmp_path):
     r = _run("experiments/run.py", "--config=experiments/configs/demo.py", "--config.model.preset=qwen9",
-             f"--config.workdir={tmp_path}")
+             "--config.stages=('answer',)", "--config.tokenizer=", f"--config.workdir={tmp_path}")
     assert r.returncode != 0 and "unknown model preset 'qwen9'" in r.stderr

@@ -55,7 +55,7 @@ def parity_inputs(cfg: C.ModelConfig, seed: int = 0):
     windows; the (2,4,4) videos (2x2 merged, window side 2) make the reference's empty padding windows."""
     rng = np.random.default_rng(seed)
     vs, ve, img, vid = (cfg.vision_start_token_id, cfg.vision_end_token_id, cfg.image_token_id, cfg.video_token_id)
-    text = lambda n: list(rng.integers(3, VOCAB - 8, n))
+    text = lambda n: list(rng.integers(8, VOCAB, n))  # clear of the special ids 0..6
     row0 = text(3) + [vs] + [img] * 12 + [ve] + text(2) + [vs] + [vid] * 8 + [ve] + text(4)
     row1 = text(2) + [vs] + [vid] * 8 + [ve] + text(5)
     L = len(row0)

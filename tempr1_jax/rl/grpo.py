@@ -1,0 +1,159 @@
+"""The multi-task GRPO step and the supervised cold-start step, each one jit-compiled program.
+
+GRPO step, inside one compiled function: sample G completions per prompt (the prompt's video encoded and its prefix
+prefilled once), score them on device with the temporal rewards, normalize advantages within each group, and take
+`mu` clipped policy-gradient updates with a k3 KL to the frozen reference. Shapes: B prompts, G per group,
+R = B * G rows (prompt-major), L prompt length, T completion length, D model width.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from tempr1_jax.data.batch import Batch
+from tempr1_jax.models.language import KVCache
+from tempr1_jax.models.qwen25vl import Qwen25VL
+from tempr1_jax.models.vision import VisionLayout
+from tempr1_jax.rewards.compute import compute_rewards
+from tempr1_jax.rewards.config import RewardConfig
+from tempr1_jax.rewards.parser import TokenTables
+from tempr1_jax.rewards.tasks import TASKS
+from tempr1_jax.rl.logprobs import chunked_logprobs
+from tempr1_jax.rl.losses import ADVANTAGES, POLICY_LOSSES, LossConfig, k3_kl
+from tempr1_jax.rl.state import TrainState
+from tempr1_jax.sampling.sampler import SamplingConfig, sample
+
+
+@dataclasses.dataclass(frozen=True)
+class GRPOConfig:
+    group_size: int = 8
+    mu: int = 1  # policy updates per rollout batch
+    loss: LossConfig = LossConfig()
+    sampling: SamplingConfig = SamplingConfig(max_new_tokens=256, temperature=1.0)
+    rewards: RewardConfig = RewardConfig()
+    logprob_chunk: int = 8192
+
+
+def prompt_inputs(batch: Batch, layout: VisionLayout) -> dict:
+    return dict(input_ids_BL=batch.input_ids_BL, positions_3BL=batch.positions_3BL,
+                attention_mask_BL=batch.attention_mask_BL, pixel_values_videos=batch.pixel_values_SP,
+                video_layout=layout)
+
+
+def sequence_logprobs(model: Qwen25VL, batch: Batch, layout: VisionLayout, tokens_RT, mask_RT, group: int,
+                      chunk: int):
+    """log p and entropy [R, T] of `tokens_RT` following each prompt, rows prompt-major in groups of `group`.
+
+    The prompt is computed once per prompt, not once per completion: its vision tower pass and its decoder pass fill a
+    KV cache, which the group's completions then attend to (gradients flow back through the cached keys and
+    values). With prompts of thousands of video tokens and completions of a few hundred, this divides the update's
+    cost by nearly G, and it equals the full forward over prompt + completion exactly.
+    """
+    B, L = batch.input_ids_BL.shape
+    R, T = tokens_RT.shape
+    rep = lambda x, axis=0: jnp.repeat(x, group, axis=axis)
+    x_BLD = model.embed(batch.input_ids_BL, pixel_values_videos=batch.pixel_values_SP, video_layout=layout)
+    cache = KVCache.init(model.cfg.text, B, L + T, model.language.dtype)
+    h_BLD, cache = model.language(x_BLD, batch.positions_3BL, batch.attention_mask_BL, cache)
+    cache = KVCache(rep(cache.k_LBSKH, 1), rep(cache.v_LBSKH, 1), rep(cache.valid_BS), cache.index,
+                    rep(cache.next_position_B))
+    comp_pos_RT = cache.next_position_B[:, None] + jnp.arange(T)[None]
+    h_RTD, _ = model.language(model.language.embed(tokens_RT), jnp.broadcast_to(comp_pos_RT, (3, R, T)), mask_RT,
+                              cache)
+    # Token t is predicted by the hidden state before it: the prompt's last one for t = 0.
+    h_RTD = jnp.concatenate([rep(h_BLD[:, L - 1:]), h_RTD[:, :-1]], axis=1)
+    D = h_RTD.shape[-1]
+    logp, ent = chunked_logprobs(h_RTD.reshape(-1, D), model.language.head_VD(), tokens_RT.reshape(-1), chunk)
+    return logp.reshape(R, T), ent.reshape(R, T)
+
+
+def _per_task(x_R: jax.Array, task_R: jax.Array, prefix: str) -> dict[str, jax.Array]:
+    """Means of x over the rows of each task (NaN where a task is absent from the batch)."""
+    out = {}
+    for k, name in enumerate(TASKS):
+        m = (task_R == k).astype(jnp.float32)
+        out[f"{name}/{prefix}"] = jnp.where(m.sum() > 0, (x_R * m).sum() / jnp.maximum(m.sum(), 1.0), jnp.nan)
+    return out
+
+
+def _update(state: TrainState, graphdef, grads, tx):
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return state.replace(params=optax.apply_updates(state.params, updates), opt_state=opt_state,
+                         step=state.step + 1), optax.global_norm(grads)
+
+
+def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: TokenTables, *, graphdef,
+              tx: optax.GradientTransformation, cfg: GRPOConfig):
+    """One rollout batch: sample, reward, then `cfg.mu` updates. Returns (state, metrics)."""
+    G = cfg.group_size
+    rng, sample_rng = jax.random.split(state.rng)
+    policy = nnx.merge(graphdef, state.params, state.frozen)
+    out = sample(policy, prompt_inputs(batch, layout), cfg.sampling, sample_rng, num_samples=G)
+    tokens_RT, lengths_R = jax.lax.stop_gradient(out.tokens_BT), out.lengths_B
+    T = tokens_RT.shape[1]
+    mask_RT = jnp.arange(T)[None] < lengths_R[:, None]
+    rep = lambda x: jnp.repeat(x, G, axis=0)
+    task_R = rep(batch.task_B)
+    rewards = compute_rewards(tables, tokens_RT, lengths_R, task_R, rep(batch.gt_intervals_BN2),
+                              rep(batch.gt_counts_B), rep(batch.duration_B), rep(batch.answer_B), cfg.rewards)
+    adv_R, zero_var_B = ADVANTAGES[cfg.loss.advantage](rewards["total"], G, cfg.loss.advantage_eps)
+    logp_fn = lambda model: sequence_logprobs(model, batch, layout, tokens_RT, mask_RT, G, cfg.logprob_chunk)[0]
+    ref_logp = (jax.lax.stop_gradient(logp_fn(nnx.merge(graphdef, state.ref)))
+                if cfg.loss.beta else jnp.zeros_like(tokens_RT, jnp.float32))
+    old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(logp_fn(policy))
+
+    def loss_fn(params):
+        model = nnx.merge(graphdef, params, state.frozen)
+        logp, ent = sequence_logprobs(model, batch, layout, tokens_RT, mask_RT, G, cfg.logprob_chunk)
+        # With one update per rollout the ratio is 1 in value; stop_gradient(logp) gives it its exact gradient.
+        old = jax.lax.stop_gradient(logp) if old_logp is None else old_logp
+        loss, clip_frac = POLICY_LOSSES[cfg.loss.aggregation](logp, old, ref_logp, adv_R, mask_RT, cfg.loss)
+        return loss, (logp, ent, clip_frac)
+
+    def one_update(state, _):
+        (loss, (logp, ent, clip_frac)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        state, grad_norm = _update(state, graphdef, grads, tx)
+        return state, (loss, logp, ent, clip_frac, grad_norm)
+
+    state, (loss, logp, ent, clip_frac, grad_norm) = jax.lax.scan(one_update, state, None, length=cfg.mu)
+    state = state.replace(rng=rng)
+    logp, ent = logp[0], ent[0]  # the first update's view: the rollout policy itself
+    m = mask_RT.astype(jnp.float32)
+    tok_mean = lambda x: (x * m).sum() / jnp.maximum(m.sum(), 1.0)
+    seq_kl = ((k3_kl(logp, ref_logp) * m).sum(1) / jnp.maximum(m.sum(1), 1.0)) if cfg.loss.beta else jnp.zeros(
+        tokens_RT.shape[0])
+    metrics = {
+        "loss": loss[-1], "grad_norm": grad_norm[-1], "clip_fraction": clip_frac.mean(),
+        "kl": seq_kl.mean(), "entropy": tok_mean(ent), "completion_length": lengths_R.mean(),
+        "zero_variance_groups": zero_var_B.sum(), "completion_tokens": m.sum(),
+    }
+    for key in ("total", "format", "localization", "classification"):
+        metrics[f"reward/{key}"] = rewards[key].mean()
+        metrics.update(_per_task(rewards[key], task_R, f"reward_{key}"))
+    metrics.update(_per_task(seq_kl, task_R, "kl"))
+    metrics.update(_per_task(lengths_R.astype(jnp.float32), task_R, "completion_length"))
+    return state, metrics
+
+
+def sft_step(state: TrainState, batch: Batch, layout: VisionLayout, *, graphdef, tx: optax.GradientTransformation,
+             chunk: int = 8192):
+    """Supervised cold start: token-mean cross-entropy of the reference answers given their prompts."""
+    mask = batch.answer_mask_BA
+
+    def loss_fn(params):
+        model = nnx.merge(graphdef, params, state.frozen)
+        logp, _ = sequence_logprobs(model, batch, layout, batch.answer_ids_BA, mask, 1, chunk)
+        m = mask.astype(jnp.float32)
+        nll = -(logp * m).sum() / jnp.maximum(m.sum(), 1.0)
+        per_row = -(logp * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
+        return nll, per_row
+
+    (loss, per_row), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    state, grad_norm = _update(state, graphdef, grads, tx)
+    metrics = {"loss": loss, "grad_norm": grad_norm, "answer_tokens": mask.sum()}
+    metrics.update(_per_task(per_row, batch.task_B, "sft_loss"))
+    return state, metrics

@@ -1,0 +1,142 @@
+"""The `sft` and `grpo` stages: one loop, resumable, with checkpoints, metrics and clean preemption.
+
+A stage writes under `<workdir>/<stage>/`: `checkpoints/` (Orbax; the last `config.checkpoint.max_to_keep`),
+`metrics.jsonl` and `tensorboard/`. Rerunning a stage resumes from its latest checkpoint and continues the data
+stream where it stopped, so a resumed run equals an uninterrupted one. `init_from` names the stage whose final
+parameters a fresh stage starts from (and, for GRPO, takes as the frozen reference).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import time
+
+import jax
+import ml_collections
+
+from tempr1_jax.data import pipeline
+from tempr1_jax.data.batch import Buckets
+from tempr1_jax.rewards.config import RewardConfig
+from tempr1_jax.rewards.parser import build_token_tables
+from tempr1_jax.rewards.vocab import Vocab, vocab_from_tokenizer
+from tempr1_jax.rl.grpo import GRPOConfig
+from tempr1_jax.rl.learner import Learner, LearnerConfig
+from tempr1_jax.rl.losses import LossConfig
+from tempr1_jax.rl.state import OptimizerConfig
+from tempr1_jax.sampling import SamplingConfig
+from tempr1_jax.stages import common, register_stage
+from tempr1_jax.train.checkpoint import Checkpointer
+from tempr1_jax.train.metrics import MetricsWriter, to_host
+
+
+class Preemption:
+    """Turns SIGTERM (TPU maintenance, spot reclaim) into a flag the loop checks after each step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def restore(self):
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def learner_config(config: ml_collections.ConfigDict, stage: str) -> LearnerConfig:
+    s = config[stage]
+    tok = common.build_tokenizer(config)
+    opt = OptimizerConfig(**s.optimizer.to_dict(), total_steps=s.steps * (s.get("mu", 1)))
+    g = config.grpo
+    grpo = GRPOConfig(
+        group_size=g.group_size, mu=g.mu,
+        loss=LossConfig(**g.loss.to_dict()) if stage == "grpo" else dataclasses.replace(LossConfig(), beta=0.0),
+        sampling=SamplingConfig(**g.sampling.to_dict(), eos_ids=(tok.eos_id, tok.pad_id), pad_id=tok.pad_id),
+        rewards=RewardConfig(**g.rewards.to_dict()),
+        logprob_chunk=config.model.logprob_chunk,
+    )
+    return LearnerConfig(optimizer=opt, grpo=grpo, freeze_vision=config.model.freeze_vision, seed=config.seed,
+                         eval_max_new_tokens=config.eval.max_new_tokens)
+
+
+def token_tables(config: ml_collections.ConfigDict, vocab_size: int):
+    """Parser tables over the model's whole output vocabulary: the embedding rows past the tokenizer's ids are
+    padding, and a completion that samples one is malformed rather than silently shorter."""
+    v = vocab_from_tokenizer(common.build_tokenizer(config))
+    if vocab_size > len(v):
+        extra = range(len(v), vocab_size)
+        v = Vocab(v.token_bytes + (b"",) * len(extra), v.end_ids, v.special_ids | frozenset(extra))
+    return build_token_tables(v)
+
+
+def train_dataset(config: ml_collections.ConfigDict, model_cfg, num_samples: int, dirs):
+    d = config.data
+    per_process = d.batch_size // jax.process_count()
+    if per_process * jax.process_count() != d.batch_size:
+        raise ValueError(f"config.data.batch_size {d.batch_size} must divide evenly over {jax.process_count()} "
+                         "processes")
+    pcfg = pipeline.PipelineConfig(
+        batch_size=per_process, seed=config.seed, task_weights=dict(d.task_weights), num_samples=num_samples,
+        shard_index=jax.process_index(), shard_count=jax.process_count(),
+        buckets=Buckets(text=tuple(d.buckets.text), patches=tuple(d.buckets.patches), answer=d.buckets.answer),
+        think=d.think, num_workers=d.num_workers)
+    return pipeline.make_dataset(pipeline.task_sources(list(dirs)), pcfg, model_cfg, common.build_tokenizer(config))
+
+
+def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
+    s = config[stage]
+    workdir = os.path.join(config.workdir, stage)
+    mesh = common.build_mesh(config)
+    model = common.build_model(config, mesh)
+    learner = Learner(model, mesh, learner_config(config, stage), token_tables(config, model.cfg.text.vocab_size))
+    del model
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.max_to_keep)
+    per_step = jax.process_count() and config.data.batch_size // jax.process_count()
+    it = iter(train_dataset(config, learner.model_cfg, s.steps * per_step, config.data.train_dirs))
+    mu = s.get("mu", 1)
+    if ckpt.latest_step() is not None:
+        data_state, _ = ckpt.restore(learner)
+        it.set_state(data_state)
+    elif s.init_from:
+        src = os.path.join(config.workdir, s.init_from, "checkpoints")
+        if not os.path.isdir(src):
+            raise FileNotFoundError(f"config.{stage}.init_from = {s.init_from!r}, but {src} does not exist: "
+                                    f"run the {s.init_from} stage first")
+        Checkpointer(src).restore_params(learner)
+    done = int(learner.state.step) // mu
+    writer = MetricsWriter(workdir, stage, s.steps, done)
+    preemption = Preemption()
+    step_fn = learner.grpo if stage == "grpo" else learner.sft
+    last = {}
+    try:
+        while done < s.steps and not preemption.requested:
+            batch = next(it)
+            t0 = time.perf_counter()
+            last = to_host(step_fn(batch))
+            elapsed = time.perf_counter() - t0
+            done += 1
+            tokens = last.get("completion_tokens", last.get("answer_tokens", 0.0))
+            last.update(step_time=elapsed, tokens_per_s=tokens / elapsed)
+            writer.write(done, last)
+            if done % s.checkpoint_every == 0 or done == s.steps:
+                ckpt.save(learner, it.get_state(), {"stage": stage, "rollout_steps": done})
+        if preemption.requested:
+            ckpt.save(learner, it.get_state(), {"stage": stage, "rollout_steps": done, "preempted": True},
+                      force=True)
+    finally:
+        ckpt.wait()
+        ckpt.close()
+        writer.close()
+        preemption.restore()
+    return {"steps": done, "preempted": preemption.requested, **{k: v for k, v in last.items() if "/" not in k}}
+
+
+@register_stage("sft")
+def run_sft(config: ml_collections.ConfigDict) -> dict:
+    return run_training(config, "sft")
+
+
+@register_stage("grpo")
+def run_grpo(config: ml_collections.ConfigDict) -> dict:
+    return run_training(config, "grpo")

@@ -1,0 +1,32 @@
+"""A tiny model and a hand-made padded batch of video prompts with ground truth, for the RL tests."""
+import numpy as np
+
+from tempr1_jax.data.batch import Buckets, Features, collate
+from tempr1_jax.data.pipeline import rope_for
+from tempr1_jax.models.config import tiny
+
+CFG = tiny(vocab_size=1024)
+
+
+def features(n: int = 2, seed: int = 0, tasks=(0, 4)) -> list[Features]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        t = 2 + 2 * (i % 2)  # temporal grids: rows get different video lengths
+        grid = np.array([t, 4, 4])
+        n_vis = t * 4
+        ids = list(rng.integers(8, 1024, 3 + i)) + [CFG.vision_start_token_id] + [CFG.video_token_id] * n_vis + \
+            [CFG.vision_end_token_id] + list(rng.integers(8, 1024, 4))
+        out.append(Features(
+            input_ids=np.asarray(ids, np.int32),
+            pixel_values_SP=rng.standard_normal((t * 16, CFG.vision.patch_dim)).astype(np.float32),
+            video_grid_thw=grid, second_per_grid_t=1.0,
+            answer_ids=np.asarray(list(rng.integers(8, 1024, 3 + 2 * i)) + [CFG.eos_token_id], np.int32),
+            intervals_N2=np.array([[1.0, 3.0 + i]], np.float32), duration=8.0, task=tasks[i % len(tasks)],
+            answer=-1, source_index=i))
+    return out
+
+
+def batch(n: int = 2, seed: int = 0, **kw):
+    return collate(features(n, seed, **kw), Buckets(text=(64,), patches=(64,), answer=16), CFG.pad_token_id,
+                   rope_for(CFG))
