@@ -58,17 +58,17 @@ def _precedes(key_BN: jax.Array, tiebreak_BN: jax.Array) -> jax.Array:
     return (kj < ki) | ((kj == ki) & ((tj < ti) | ((tj == ti) & (idx[None, :] < idx[:, None]))))
 
 
-def union_pieces(x_BN2: jax.Array, live_BN: jax.Array) -> jax.Array:
-    """Disjoint pieces `[B, N, 2]` covering the union of the live intervals (empty pieces have start >= end).
+def union_pieces(x_BN2: jax.Array, n_B: jax.Array) -> jax.Array:
+    """Disjoint pieces `[B, N, 2]` covering the union of the live intervals (empty pieces have start == end).
 
-    In start order, each interval keeps what lies past the furthest end before it; "before" comes from pairwise
-    comparisons, which beat a sort at these sizes.
+    In start order, each interval keeps what lies past the furthest end before it (a prefix maximum).
     """
-    start, end = x_BN2[..., 0], x_BN2[..., 1]
-    before = _precedes(start, jnp.zeros_like(start)) & live_BN[:, None, :]
-    reach = jnp.max(jnp.where(before, end[:, None, :], -jnp.inf), axis=2)
-    piece_start = jnp.where(live_BN, jnp.maximum(start, reach), 0.0)
-    return jnp.stack([piece_start, jnp.where(live_BN, jnp.maximum(end, piece_start), 0.0)], axis=-1)
+    x = sort_by_time(x_BN2, n_B)
+    live = live_mask(n_B, x_BN2.shape[1])
+    reach = jax.lax.associative_scan(jnp.maximum, jnp.where(live, x[..., 1], -jnp.inf), axis=1)
+    reach = jnp.concatenate([jnp.full_like(reach[:, :1], -jnp.inf), reach[:, :-1]], axis=1)
+    start = jnp.where(live, jnp.maximum(x[..., 0], reach), 0.0)
+    return jnp.stack([start, jnp.where(live, jnp.maximum(x[..., 1], start), 0.0)], axis=-1)
 
 
 def union_iou(pred_BN2: jax.Array, n_pred_B: jax.Array, gt_BM2: jax.Array, n_gt_B: jax.Array) -> jax.Array:
@@ -76,9 +76,7 @@ def union_iou(pred_BN2: jax.Array, n_pred_B: jax.Array, gt_BM2: jax.Array, n_gt_
 
     Both unions split into disjoint pieces, so |P & G| is the sum of pairwise piece overlaps.
     """
-    # The barrier keeps XLA from fusing the pairwise piece computation into every pairwise overlap (N^3 work).
-    p, g = jax.lax.optimization_barrier((union_pieces(pred_BN2, live_mask(n_pred_B, pred_BN2.shape[1])),
-                                         union_pieces(gt_BM2, live_mask(n_gt_B, gt_BM2.shape[1]))))
+    p, g = union_pieces(pred_BN2, n_pred_B), union_pieces(gt_BM2, n_gt_B)
     overlap = jnp.minimum(p[:, :, None, 1], g[:, None, :, 1]) - jnp.maximum(p[:, :, None, 0], g[:, None, :, 0])
     inter = jnp.sum(jnp.maximum(0.0, overlap), axis=(1, 2))
     length = lambda x: jnp.sum(x[..., 1] - x[..., 0], axis=1)
