@@ -17,7 +17,7 @@ def register_stage(name: str):
 
 def run(config: ml_collections.ConfigDict) -> dict[str, dict]:
     """Runs `config.stages` in order; returns each stage's summary."""
-    from tempr1_jax.stages import answer, evaluate, prepare, report, train  # noqa: F401  (they register stages)
+    from tempr1_jax.stages import answer, benchmark, evaluate, prepare, report, train  # noqa: F401  (registering)
 
     unknown = [s for s in config.stages if s not in STAGES]
     if unknown:

@@ -1,0 +1,211 @@
+"""The benchmark stage on fixture splits of all six benchmarks, prepared by their builders from official-format files.
+
+- answers equal to the ground truth, written as submissions, score full marks: every qid maps to its annotation;
+- the stage's metrics are what `tempr1_jax.eval` computes from the submission it wrote;
+- a resumed run equals an uninterrupted one and does not redo finished batches.
+"""
+import csv
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.datasets.test_builders import SMALL, load
+from tempr1_jax.data.prompts import reference_answer
+from tempr1_jax.data.records import RecordSource
+from tempr1_jax.eval import evaluate
+from tempr1_jax.models import init_model, make_mesh, save_pretrained
+from tempr1_jax.models.config import tiny
+from tempr1_jax.processing.video_io import write_video
+from tempr1_jax.rewards.grammar import parse
+from tempr1_jax.stages import run
+from tempr1_jax.stages import benchmark as stage
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DURATIONS = {"vidA": 8.0, "vidB": 6.0}
+
+
+def _charades(d):
+    lines = [("vidA", 0.5, 3.0), ("vidB", 1.0, 4.0), ("vidA", 4.0, 7.5)] * 3 + [("vidB", 0.0, 2.5)]
+    path = d / "charades_sta_test.txt"
+    path.write_text("".join(f"{v} {s} {e}##a person does thing {i}.\n" for i, (v, s, e) in enumerate(lines)))
+    return [str(path)], ["--annotations", str(path)]
+
+
+def _tvgbench(d):
+    items = [{"path": f"./dataset/timer1/videos/tvgbench_data/{v}.mp4", "question": q, "answer": a, "duration": DURATIONS[v],
+              "dataset_name": "charades"} for v, q, a in (("vidA", "the red light", "1.0-3.5"),
+                                                          ("vidB", "the door", "2.0-5.5"))]
+    path = d / "tvgbench.json"
+    path.write_text(json.dumps(items))
+    return [str(path)], ["--annotations", str(path)]
+
+
+def _qvhighlights(d):
+    rows = [{"qid": 10, "query": "a dog runs", "duration": 8, "vid": "vidA", "relevant_windows": [[0.0, 2.0], [4.0, 6.0]],
+             "relevant_clip_ids": [0, 2], "saliency_scores": [[4, 4, 4], [2, 3, 2]]},
+            {"qid": 11, "query": "a cat sits", "duration": 6, "vid": "vidB", "relevant_windows": [[2.0, 4.0]],
+             "relevant_clip_ids": [1], "saliency_scores": [[3, 3, 1]]}]
+    path = d / "highlight_val_release.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [str(path)], ["--annotations", str(path)]
+
+
+def _activitynet_dtg(d):
+    data = {"vidA": {"duration": 8.0, "timestamps": [[0.0, 2.5], [3.0, 7.0]], "sentences": ["One.", " Two."]},
+            "vidB": {"duration": 6.0, "timestamps": [[1.0, 5.5]], "sentences": ["Three."]}}
+    path = d / "val_2.json"
+    path.write_text(json.dumps(data))
+    return [str(path)], ["--annotations", str(path)]
+
+
+def _nextgqa(d):
+    csv_path, gsub = d / "test.csv", d / "gsub_test.json"
+    fields = ["video_id", "frame_count", "width", "height", "question", "answer", "qid", "type",
+              "a0", "a1", "a2", "a3", "a4"]
+    questions = [("vidA", 0, "opt c", [[1.0, 3.0]]), ("vidA", 1, "opt a", [[0.0, 2.0], [5.0, 7.5]]),
+                 ("vidB", 4, "opt e", [[2.5, 6.0]])]
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fields)
+        w.writeheader()
+        for v, q, answer, _ in questions:
+            w.writerow({"video_id": v, "frame_count": 1, "width": 64, "height": 48, "question": f"why {q}?",
+                        "answer": answer, "qid": q, "type": "CW", **{f"a{j}": f"opt {'abcde'[j]}" for j in range(5)}})
+    locations = {}
+    for v, q, _, evidence in questions:
+        locations.setdefault(v, {"duration": DURATIONS[v], "fps": 8, "location": {}})["location"][str(q)] = evidence
+    gsub.write_text(json.dumps(locations))
+    return [str(gsub), str(csv_path)], ["--questions", str(csv_path), "--grounding", str(gsub)]
+
+
+def _activitynet_tal(d):
+    database = {"vidA": {"subset": "validation", "duration": 8.0, "annotations": [
+                    {"segment": [0.5, 2.0], "label": "jump"}, {"segment": [4.0, 6.5], "label": "jump"},
+                    {"segment": [2.0, 3.0], "label": "run"}]},
+                "vidB": {"subset": "validation", "duration": 6.0, "annotations": [
+                    {"segment": [1.0, 4.0], "label": "run"}]},
+                "vidT": {"subset": "training", "duration": 6.0, "annotations": [
+                    {"segment": [1.0, 2.0], "label": "swim"}]}}
+    path = d / "activity_net.v1-3.min.json"
+    path.write_text(json.dumps({"version": "VERSION 1.3", "taxonomy": [], "database": database}))
+    return [str(path)], ["--annotations", str(path), "--subset", "validation"]
+
+
+FIXTURES = {"charades_sta": ("charades_sta", _charades), "tvgbench": ("tvgbench", _tvgbench),
+            "qvhighlights": ("qvhighlights", _qvhighlights), "activitynet_dtg": ("activitynet_captions", _activitynet_dtg),
+            "nextgqa": ("nextgqa", _nextgqa), "activitynet_tal": ("activitynet13", _activitynet_tal)}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """{benchmark: (split dir, annotation paths)}, each split written by the benchmark's own builder."""
+    root = tmp_path_factory.mktemp("benchmarks")
+    videos = root / "videos"
+    videos.mkdir()
+    rng = np.random.default_rng(0)
+    for name, seconds in DURATIONS.items():
+        write_video(videos / f"{name}.mp4", rng.integers(0, 255, (int(seconds * 8), 48, 64, 3), np.uint8), 8)
+        os.link(videos / f"{name}.mp4", videos / f"v_{name}.mp4")  # ActivityNet's crawler names
+    out = {}
+    for bench, (builder, write) in FIXTURES.items():
+        (root / bench).mkdir()
+        annotations, argv = write(root / bench)
+        split = str(root / bench / "split")
+        info = load(builder).main([*argv, "--videos", str(videos), "--out", split, *SMALL])
+        assert info["num_samples"] > 0
+        out[bench] = (split, annotations)
+    return out
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    import jax
+    path = str(tmp_path_factory.mktemp("hf"))
+    save_pretrained(init_model(tiny(), make_mesh((1, 1, 1), jax.devices()[:1]), seed=3), path)
+    return path
+
+
+def _config(workdir, prepared, checkpoint, names):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("eval_benchmark", os.path.join(ROOT, "experiments/configs/eval_benchmark.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config(",".join(names))
+    c.workdir = str(workdir)
+    c.model.checkpoint, c.model.preset, c.model.dtype, c.model.param_dtype = checkpoint, "tiny", "float32", "float32"
+    c.benchmark.batch_size = 8  # the 8 fake devices of the test session: one row each
+    c.benchmark.max_new_tokens = 8  # a random model never stops by itself
+    c.benchmark.think = False
+    c.benchmark.buckets.text, c.benchmark.buckets.patches, c.benchmark.buckets.answer = (384,), (128,), 64
+    for name, (split, annotations) in prepared.items():
+        c.benchmark[name].split, c.benchmark[name].annotations = split, tuple(annotations)
+    return c
+
+
+def test_ground_truth_answers_score_full_marks(prepared, tmp_path):
+    """Each benchmark's uid -> qid conversion and submission format, checked by the official-format scorers."""
+    full = {"charades_sta": ("mIoU",), "tvgbench": ("mIoU",), "qvhighlights": ("VHD-mIoU", "MR-full-mAP", "MR-full-R1@0.7"),
+            "activitynet_dtg": ("mIoU",), "nextgqa": ("Acc@QA", "GVQA-mIoU", "mIoU"), "activitynet_tal": ("mAP", "mF1")}
+    config = _config(tmp_path, prepared, "", list(prepared))
+    for name, (split, _) in prepared.items():
+        spec = stage.SPECS[name]
+        samples = RecordSource(split).samples
+        answers = []
+        for s in samples:
+            p = parse(s.task, reference_answer(s))
+            answers.append(stage.Answer(s.uid, reference_answer(s), p.well_formed, [list(iv) for iv in p.intervals],
+                                        p.letter))
+        path = str(tmp_path / f"{name}-{spec.file}")
+        stage.write_submission(spec, samples, answers, path)
+        scores = {k: v for m in stage.score_submission(spec, config.benchmark[name], path).values() for k, v in m.items()}
+        for metric in full[name]:
+            assert scores[metric] == pytest.approx(100.0), (name, metric, scores)
+
+
+def test_stage_scores_its_own_submissions(prepared, checkpoint, tmp_path):
+    config = _config(tmp_path, prepared, checkpoint, list(prepared))
+    results = run(config)["benchmark"]
+    assert set(results) == set(prepared)
+    for name, m in results.items():
+        spec = stage.SPECS[name]
+        outdir = tmp_path / "benchmark" / os.path.basename(checkpoint) / name
+        with open(outdir / "metrics.json") as f:
+            assert json.load(f)["scores"] == m["scores"]
+        for scorer in spec.scorers:
+            assert m["scores"][scorer] == evaluate(scorer, prepared[name][1], str(outdir / spec.file),
+                                                   **dict(config.benchmark[name].options[scorer]))
+        answers = [json.loads(line) for line in open(outdir / "answers.jsonl")]
+        assert [a["uid"] for a in answers] == [s.uid for s in RecordSource(prepared[name][0]).samples]
+        assert all(a["text"] for a in answers) and m["samples"] == len(answers)
+    tal = json.load(open(tmp_path / "benchmark" / os.path.basename(checkpoint) / "activitynet_tal" / "detections.json"))
+    assert set(tal["results"]) == {"vidA", "vidB"}  # every validation video, keyed by its ActivityNet id
+
+
+def test_resume_equals_an_uninterrupted_run(prepared, checkpoint, tmp_path):
+    only = {"charades_sta": prepared["charades_sta"]}  # 10 queries: two batches of 8
+    config = _config(tmp_path / "full", only, checkpoint, ["charades_sta"])
+    learner, tokenizer, weights = stage.load_policy(config)
+    full = stage.run_one(config, "charades_sta", learner, tokenizer, weights)
+    done = tmp_path / "full" / "benchmark" / os.path.basename(checkpoint) / "charades_sta"
+    lines = open(done / "answers.jsonl").read().splitlines(keepends=True)
+    assert len(lines) == 10
+
+    config.workdir = str(tmp_path / "resumed")
+    partial = tmp_path / "resumed" / "benchmark" / os.path.basename(checkpoint) / "charades_sta"
+    partial.mkdir(parents=True)
+    shutil.copy(done / "run.json", partial / "run.json")
+    # The first batch finished (its first answer's text marked, to see it is kept), the second was torn mid-write.
+    first = json.loads(lines[0])
+    (partial / "answers.jsonl").write_text(json.dumps({**first, "text": "KEPT"}) + "\n" + "".join(lines[1:8])
+                                           + lines[8][:20])
+    resumed = stage.run_one(config, "charades_sta", learner, tokenizer, weights)
+    assert resumed["scores"] == full["scores"]
+    again = open(partial / "answers.jsonl").read().splitlines(keepends=True)
+    assert json.loads(again[0])["text"] == "KEPT" and again[1:] == lines[1:]
+    assert open(partial / "predictions.jsonl").read() == open(done / "predictions.jsonl").read()
+
+    config.benchmark.max_new_tokens = 4
+    with pytest.raises(ValueError, match="max_new_tokens: 8 then, 4 now"):
+        stage.run_one(config, "charades_sta", learner, tokenizer, weights)
