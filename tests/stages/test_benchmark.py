@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 from tests.datasets.test_builders import SMALL, load
+from tests.experiments.tiny_checkpoint import write_tiny_checkpoint
 from tempr1_jax.data.prompts import reference_answer
 from tempr1_jax.data.records import RecordSource
 from tempr1_jax.eval import evaluate
-from tempr1_jax.models import init_model, make_mesh, save_pretrained
-from tempr1_jax.models.config import tiny
 from tempr1_jax.processing.video_io import write_video
 from tempr1_jax.rewards.grammar import parse
 from tempr1_jax.stages import run
@@ -121,10 +120,7 @@ def prepared(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    import jax
-    path = str(tmp_path_factory.mktemp("hf"))
-    save_pretrained(init_model(tiny(), make_mesh((1, 1, 1), jax.devices()[:1]), seed=3), path)
-    return path
+    return write_tiny_checkpoint(str(tmp_path_factory.mktemp("hf")))
 
 
 def _config(workdir, prepared, checkpoint, names):
@@ -135,10 +131,11 @@ def _config(workdir, prepared, checkpoint, names):
     c = module.get_config(",".join(names))
     c.workdir = str(workdir)
     c.model.checkpoint, c.model.preset, c.model.dtype, c.model.param_dtype = checkpoint, "tiny", "float32", "float32"
+    c.tokenizer = os.path.join(checkpoint, "tokenizer.json")
     c.benchmark.batch_size = 8  # the 8 fake devices of the test session: one row each
     c.benchmark.max_new_tokens = 8  # a random model never stops by itself
     c.benchmark.think = False
-    c.benchmark.buckets.text, c.benchmark.buckets.patches, c.benchmark.buckets.answer = (384,), (128,), 64
+    c.benchmark.buckets.text, c.benchmark.buckets.patches, c.benchmark.buckets.answer = (512,), (128,), 64
     for name, (split, annotations) in prepared.items():
         c.benchmark[name].split, c.benchmark[name].annotations = split, tuple(annotations)
     return c
