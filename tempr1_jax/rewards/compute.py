@@ -22,12 +22,13 @@ def localization_reward(task_B, pred_BN2, n_pred_B, gt_BN2, n_gt_B, duration_B, 
     tg_pair = pair_iou * loc.distance_weight(pred_BN2, gt_BN2, duration_B) if cfg.tg_variant != "iou" else pair_iou
     one_to_one = loc.one_to_one(jnp.where((task_B == TG)[:, None], tg_pair, pair_iou), n_pred_B, n_gt_B)
 
-    many_to_one = loc.union_iou(pred_BN2, n_pred_B, gt_BN2, n_gt_B)
+    pred_sorted, gt_sorted = loc.sort_by_time(pred_BN2, n_pred_B), loc.sort_by_time(gt_BN2, n_gt_B)
+    many_to_one = loc.union_iou(pred_sorted, n_pred_B, gt_sorted, n_gt_B)
 
     if cfg.tal_matching == "dp":
         # Other tasks' rows do not need the DP: zero counts keep them from lengthening its loop.
         is_tal = task_B == TAL
-        matched = loc.ordered_match(pred_BN2, jnp.where(is_tal, n_pred_B, 0), gt_BN2, jnp.where(is_tal, n_gt_B, 0))
+        matched = loc.dp_matching(pred_sorted, jnp.where(is_tal, n_pred_B, 0), gt_sorted, jnp.where(is_tal, n_gt_B, 0))
     else:  # the ablation: the i-th emitted interval against the i-th ground truth, unsorted
         matched = loc.paired_sum(pair_iou, n_pred_B, n_gt_B)
     many_to_many = loc.match_f1(matched, n_pred_B, n_gt_B)

@@ -59,11 +59,10 @@ def _precedes(key_BN: jax.Array, tiebreak_BN: jax.Array) -> jax.Array:
 
 
 def union_pieces(x_BN2: jax.Array, n_B: jax.Array) -> jax.Array:
-    """Disjoint pieces `[B, N, 2]` covering the union of the live intervals (empty pieces have start == end).
-
-    In start order, each interval keeps what lies past the furthest end before it (a prefix maximum).
+    """Disjoint pieces `[B, N, 2]` covering the union of the live intervals (empty pieces have start == end), from
+    intervals sorted by `sort_by_time`: each keeps what lies past the furthest end before it (a prefix maximum).
     """
-    x = sort_by_time(x_BN2, n_B)
+    x = x_BN2
     live = live_mask(n_B, x_BN2.shape[1])
     reach = jax.lax.associative_scan(jnp.maximum, jnp.where(live, x[..., 1], -jnp.inf), axis=1)
     reach = jnp.concatenate([jnp.full_like(reach[:, :1], -jnp.inf), reach[:, :-1]], axis=1)
@@ -72,7 +71,8 @@ def union_pieces(x_BN2: jax.Array, n_B: jax.Array) -> jax.Array:
 
 
 def union_iou(pred_BN2: jax.Array, n_pred_B: jax.Array, gt_BM2: jax.Array, n_gt_B: jax.Array) -> jax.Array:
-    """Type 2 (vhd, gvqa): IoU of the union of predictions with the union of ground truths.
+    """Type 2 (vhd, gvqa): IoU of the union of predictions with the union of ground truths, both sorted by
+    `sort_by_time`.
 
     Both unions split into disjoint pieces, so |P & G| is the sum of pairwise piece overlaps.
     """
@@ -98,13 +98,9 @@ def sort_by_time(x_BN2: jax.Array, n_B: jax.Array) -> jax.Array:
     return jnp.where(live[..., None], out, 0.0)
 
 
-def ordered_match(pred_BN2: jax.Array, n_pred_B: jax.Array, gt_BM2: jax.Array, n_gt_B: jax.Array) -> jax.Array:
-    """Type 3 matching: sort both sides by time, then the best order-preserving one-to-one IoU sum."""
-    return dp_matching(sort_by_time(pred_BN2, n_pred_B), n_pred_B, sort_by_time(gt_BM2, n_gt_B), n_gt_B)
-
-
 def dp_matching(pred_BN2: jax.Array, n_pred_B: jax.Array, gt_BM2: jax.Array, n_gt_B: jax.Array) -> jax.Array:
-    """Largest IoU sum over one-to-one matchings that keep both lists' order (live rows first).
+    """Type 3 matching: the largest IoU sum over one-to-one matchings that keep both lists' order. Inputs sorted by
+    `sort_by_time`: live rows first, then the order-preserving matchings are the time-respecting ones.
 
     dp[i][j] = max(dp[i-1][j], dp[i][j-1], dp[i-1][j-1] + IoU(p_i, g_j)), one anti-diagonal per loop step: every
     cell of a diagonal depends only on the two diagonals before it, so a step is a few elementwise ops on `[B, N]`,

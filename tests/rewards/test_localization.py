@@ -25,6 +25,10 @@ def padded(lists, size=8):
     return out, np.array([len(x) for x in lists], np.int32)
 
 
+def ordered_match(pred, n_pred, gt, n_gt):
+    return loc.dp_matching(loc.sort_by_time(pred, n_pred), n_pred, loc.sort_by_time(gt, n_gt), n_gt)
+
+
 def brute_force(pred, gt):
     """Best IoU sum over order-preserving one-to-one matchings of time-sorted lists, by enumeration."""
     p, g = sorted(map(tuple, pred)), sorted(map(tuple, gt))
@@ -43,7 +47,7 @@ def cases():
     gts = [random_intervals(m) for _, m in sizes]
     pred, n_pred = padded(preds)
     gt, n_gt = padded(gts)
-    dp = np.asarray(jax.jit(loc.ordered_match)(pred, n_pred, gt, n_gt))
+    dp = np.asarray(jax.jit(ordered_match)(pred, n_pred, gt, n_gt))
     return preds, gts, dp
 
 
@@ -70,7 +74,7 @@ def test_dp_loop_stops_at_the_largest_pair_but_stays_exact():
     # One row needs the full 8 + 8 - 1 diagonals, the other only 1; both exact.
     pred, n_pred = padded([random_intervals(8), [[0, 1]]])
     gt, n_gt = padded([random_intervals(8), [[0, 2]]])
-    dp = np.asarray(loc.ordered_match(pred, n_pred, gt, n_gt))
+    dp = np.asarray(ordered_match(pred, n_pred, gt, n_gt))
     np.testing.assert_allclose(dp, [brute_force(pred[0], gt[0]), 0.5], atol=1e-5)
 
 
@@ -79,7 +83,8 @@ def test_union_iou_matches_reference():
     gts = [random_intervals(rng.integers(0, 8)) for _ in range(200)]
     pred, n_pred = padded(preds)
     gt, n_gt = padded(gts)
-    out = np.asarray(jax.jit(loc.union_iou)(pred, n_pred, gt, n_gt))
+    union_iou = lambda p, n, g, m: loc.union_iou(loc.sort_by_time(p, n), n, loc.sort_by_time(g, m), m)
+    out = np.asarray(jax.jit(union_iou)(pred, n_pred, gt, n_gt))
     np.testing.assert_allclose(out, [reference.union_iou(p, g) for p, g in zip(preds, gts)], atol=1e-5)
 
 
