@@ -70,8 +70,9 @@ def describe(sample, parsed) -> list[str]:
     return lines
 
 
-def plot_timeline(video, sample, parsed, path: str, thumbnails: int = 8) -> None:
-    """The answer's intervals on the video's time axis, under evenly spaced thumbnails of its sampled frames."""
+def plot_timeline(video, sample, parsed, path: str, truth=None, thumbnails: int = 8) -> None:
+    """The answer's intervals (and the ground truth's, if given) on the video's time axis, under thumbnails of evenly
+    spaced sampled frames, each spanning the stretch of time nearest to its frame."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,24 +81,29 @@ def plot_timeline(video, sample, parsed, path: str, thumbnails: int = 8) -> None
 
     frames, times, duration = video.frames_THWC, video.timestamps_T, video.duration
     picks = np.unique(np.linspace(0, len(frames) - 1, min(thumbnails, len(frames))).round().astype(int))
+    edges = np.concatenate([[0.0], (times[picks][1:] + times[picks][:-1]) / 2, [duration]])
     lanes = [f"{i + 1}. {q[:28]}" for i, q in enumerate(sample.queries)] if sample.task == "dtg" else [sample.task]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 1.8 + 0.45 * len(lanes)), sharex=True,
                                       gridspec_kw={"height_ratios": [1.6, 0.45 * len(lanes) + 0.3]})
-    width = duration / len(picks)
-    h, w = frames.shape[1:3]
     for k, i in enumerate(picks):
-        x0 = k * width
-        top.imshow(frames[i], extent=(x0 + 0.03 * width, x0 + 0.97 * width, 0, 1), aspect="auto")
-        top.annotate(clock(float(times[i])), (x0 + width / 2, 0), xytext=(0, -9), textcoords="offset points",
-                     ha="center", fontsize=7)
+        pad = 0.02 * (edges[k + 1] - edges[k])
+        top.imshow(frames[i], extent=(edges[k] + pad, edges[k + 1] - pad, 0, 1), aspect="auto")
+        top.annotate(clock(float(times[i])), ((edges[k] + edges[k + 1]) / 2, 0), xytext=(0, -9),
+                     textcoords="offset points", ha="center", fontsize=7)
     top.set(xlim=(0, duration), ylim=(0, 1), yticks=[])
     top.set_title(f"{TASK_NAMES[sample.task]}: {' / '.join(sample.queries)[:110]}", fontsize=9, loc="left")
-    for lane, (s, e) in enumerate(parsed.intervals):
-        y = len(lanes) - 1 - (lane if sample.task == "dtg" else 0)
-        bottom.broken_barh([(s, max(e - s, duration / 400))], (y + 0.15, 0.7), color="tab:orange")
-        bottom.text(s, y + 0.5, f" {clock(s)}-{clock(e)}", va="center", fontsize=7)
+    # Each lane: the answer on its upper half, the ground truth on its lower half. dtg has one lane per sentence.
+    for intervals, y0, color, label in ((parsed.intervals, 0.5, "tab:orange", "answer"),
+                                        (truth or (), 0.1, "tab:green", "ground truth")):
+        for i, (s, e) in enumerate(intervals):
+            y = len(lanes) - 1 - (i if sample.task == "dtg" else 0) + y0
+            bottom.broken_barh([(s, max(e - s, duration / 400))], (y, 0.4), color=color,
+                               label=label if i == 0 else None)
+            bottom.text(s, y + 0.2, f" {clock(s)}-{clock(e)}", va="center", fontsize=7)
     bottom.set_yticks(np.arange(len(lanes)) + 0.5, list(reversed(lanes)), fontsize=8)
     bottom.set(ylim=(0, len(lanes)), xlabel="seconds")
+    if parsed.intervals or truth:
+        bottom.legend(fontsize=7, loc="upper right")
     if not parsed.well_formed:
         bottom.text(duration / 2, len(lanes) / 2, "answer not in the task's format", ha="center", va="center",
                     color="tab:red")
