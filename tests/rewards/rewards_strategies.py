@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import tokenizers
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from tempr1_jax.rewards.grammar import LETTERS
+
+# Batches of 16 completions are big draws, which a loaded CI machine can make slow to generate.
+SLOW_DRAWS = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
 # Interval endpoints on a binary grid (multiples of 1/8 below 2^12): exact in float32, so device and host rewards
 # differ only by float32 arithmetic. `decimal_number` covers arbitrary decimals for the parse-precision checks.

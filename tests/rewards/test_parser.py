@@ -5,9 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import parse_jit
-from rewards_strategies import completion, decimal_number
+from rewards_strategies import SLOW_DRAWS, completion, decimal_number
 from tempr1_jax.rewards import TASKS, completion_text
 from tempr1_jax.rewards.grammar import parse
+
 
 B, T = 16, 320
 # float32 from exact int32 parts: |device - host| <= 2^-23 |host| (see docs/rewards.md).
@@ -36,7 +37,7 @@ batch = st.lists(st.sampled_from(TASKS), min_size=B, max_size=B).flatmap(
 )
 
 
-@settings(max_examples=20, deadline=None, database=None, derandomize=True)
+@settings(max_examples=15, deadline=None, database=None, derandomize=True, suppress_health_check=SLOW_DRAWS)
 @given(batch, st.booleans())
 def test_random_completions_match_host(setup, tasks_texts, think_required):
     tasks, texts = tasks_texts
@@ -49,7 +50,7 @@ decimal_batch = st.lists(st.sampled_from(TASKS), min_size=B, max_size=B).flatmap
 )
 
 
-@settings(max_examples=15, deadline=None, database=None, derandomize=True)
+@settings(max_examples=10, deadline=None, database=None, derandomize=True, suppress_health_check=SLOW_DRAWS)
 @given(decimal_batch)
 def test_arbitrary_decimals_parse_within_one_ulp(setup, tasks_texts):
     tasks, texts = tasks_texts
