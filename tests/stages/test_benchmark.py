@@ -206,3 +206,28 @@ def test_resume_equals_an_uninterrupted_run(prepared, checkpoint, tmp_path):
     config.benchmark.max_new_tokens = 4
     with pytest.raises(ValueError, match="max_new_tokens: 8 then, 4 now"):
         stage.run_one(config, "charades_sta", learner, tokenizer, weights)
+
+
+def test_orbax_checkpoint_replaces_the_model_weights(prepared, checkpoint, tmp_path):
+    """`benchmark.checkpoint` (a stage's Orbax folder) overrides `model.checkpoint`: a policy saved from model A and
+    restored over a different model B answers as A does."""
+    from tempr1_jax.train.checkpoint import Checkpointer
+
+    only = {"nextgqa": prepared["nextgqa"]}
+    config_a = _config(tmp_path / "a", only, checkpoint, ["nextgqa"])
+    learner, tokenizer, weights = stage.load_policy(config_a)
+    answers_a = stage.run_one(config_a, "nextgqa", learner, tokenizer, weights)
+    ckpt = Checkpointer(str(tmp_path / "b" / "grpo" / "checkpoints"))
+    ckpt.save(learner, None, {"stage": "grpo"})
+    ckpt.wait()
+    ckpt.close()
+
+    other = write_tiny_checkpoint(str(tmp_path / "other"), seed=4)
+    config_b = _config(tmp_path / "b", only, other, ["nextgqa"])
+    config_b.benchmark.checkpoint = "grpo"
+    result = run(config_b)["benchmark"]["nextgqa"]
+    assert result["step"] == 0 and result["orbax"] == str(tmp_path / "b" / "grpo" / "checkpoints")
+    read = lambda m: [json.loads(line)["text"] for line in open(os.path.join(os.path.dirname(m["submission"]),
+                                                                             "answers.jsonl"))]
+    assert read(result) == read(answers_a)
+    assert os.path.dirname(result["submission"]).endswith(os.path.join("benchmark", "grpo", "nextgqa"))
