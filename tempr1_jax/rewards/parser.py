@@ -37,10 +37,12 @@ from tempr1_jax.rewards.vocab import Vocab
 MAX_NUMBERS = 2 * MAX_INTERVALS
 _RUN = re.compile(rb"[0-9.]+")
 _NUM = re.compile(NUM.encode())
-# Packed lexer flags: runs opened (clipped: more than MAX_NUMBERS is malformed anyway), "continues", letter + 1.
+# Packed lexer effect: runs opened (clipped: more than MAX_NUMBERS is malformed anyway), "continues", letter + 1,
+# and the lexer state after the token, so one gather per step serves the lexer and the run counter.
 _MAX_OPENS = 127
 _CONTINUES_SHIFT = 7
 _LETTER_SHIFT = 8
+_NEXT_SHIFT = 11
 _DIGITS_FIELD = 8  # integer contributions are packed as scaled_int * 8 + digit count
 # Packed token info: class * 4 + 2 * is_end + is_special.
 _INFO_SHIFT = 2
@@ -55,8 +57,7 @@ class TokenTables:
     answer_next: jax.Array  # [C, S] int32
     answer_after_think: jax.Array  # [C, G] int32: state after the bytes following the token's last `</think>`
     close_next: jax.Array  # [C, K] int32: next close state, + K if a `</think>` ends inside the token
-    lexer_next: jax.Array  # [C, L] int32
-    number_flags: jax.Array  # [C, L + 1] int32: packed opens / continues / letter, per effect column
+    number_flags: jax.Array  # [C, L + 1] int32: packed opens / continues / letter / next lexer state, per column
     number_int: jax.Array  # [Q, C, L + 1] int32: scaled integer digits * 8 + digit count, per touched run
     number_frac: jax.Array  # [Q, C, L + 1] int32: fraction in millionths, per touched run
     accepting: jax.Array  # [S] bool
@@ -124,11 +125,12 @@ def _effects(dfa: regex_dfa.Dfa, tokens: list[bytes]) -> np.ndarray:
 
 
 def _number_effects(tokens: list[bytes], after: list[bytes]):
-    """Lexer tables per token: next state `[N, L]`, and per effect column (L lexer states, then column L for the bytes
-    after the token's last `</think>`, lexed from OUT) the packed flags `[N, L + 1]` and the runs' contributions
-    `[N, L + 1, Q]`, Q the most runs one token touches."""
+    """Lexer tables per token and effect column (L lexer states, then column L for the bytes after the token's last
+    `</think>`, lexed from OUT): packed flags `[N, L + 1]` and the runs' contributions `[N, L + 1, Q]`, Q the most
+    runs one token touches. Column L's next state equals the whole token's: the token ends after `</think>`."""
     n, width = len(tokens), lexer.N_STATES + 1
-    next_state = np.tile(np.arange(lexer.N_STATES), (n, 1))
+    next_state = np.tile(np.arange(width), (n, 1))
+    next_state[:, lexer.N_STATES] = lexer.OUT
     effects: dict[tuple[int, int], lexer.Effect] = {}
     for i, (t, a) in enumerate(zip(tokens, after)):
         if not any(map(lexer.is_run_byte, t)):
@@ -139,6 +141,7 @@ def _number_effects(tokens: list[bytes], after: list[bytes]):
             effects[i, state] = lexer.effect(t, state)
             next_state[i, state] = effects[i, state].next_state
         effects[i, lexer.N_STATES] = lexer.effect(a, lexer.OUT)
+        next_state[i, lexer.N_STATES] = effects[i, lexer.N_STATES].next_state
         # A token with a run strictly inside it that is not a number can only sit where the answer automaton
         # rejects, so its contributions may as well be zero: that keeps Q, the scatter-adds per token, small.
         if any(0 < m.start() and m.end() < len(t) and not _NUM.fullmatch(m.group()) for m in _RUN.finditer(t)):
@@ -159,7 +162,7 @@ def _number_effects(tokens: list[bytes], after: list[bytes]):
         for k, run in enumerate(e.runs):
             int_part[i, col, k] = run.scaled_int * _DIGITS_FIELD + min(run.int_digits, _DIGITS_FIELD - 1)
             frac[i, col, k] = run.frac6
-    return next_state, opens + (continues << _CONTINUES_SHIFT), int_part, frac
+    return opens + (continues << _CONTINUES_SHIFT) + (next_state << _NEXT_SHIFT), int_part, frac
 
 
 def _last_letter(data: bytes) -> int:
@@ -186,12 +189,12 @@ def build_token_tables(vocab: Vocab) -> TokenTables:
     grammar_starts = np.array([answer.starts[f"answer/{g}"] for g in GRAMMARS])
     answer_after, _ = _run_all(answer, *_padded_bytes(after), np.tile(grammar_starts, (n, 1)))
     close_code = close_next + n_close * (closed_at > 0)
-    lexer_next, flags, number_int, number_frac = _number_effects(tokens, after)
+    flags, number_int, number_frac = _number_effects(tokens, after)
 
     flags = flags + ((np.array([_last_letter(t) for t in tokens])[:, None] + 1) << _LETTER_SHIFT)
 
     features = np.concatenate(
-        [answer_next, answer_after, close_code, lexer_next, flags, number_int.reshape(n, -1),
+        [answer_next, answer_after, close_code, flags, number_int.reshape(n, -1),
          number_frac.reshape(n, -1)], axis=1
     ).astype(np.int32)
     _, first, token_class = np.unique(
@@ -212,7 +215,6 @@ def build_token_tables(vocab: Vocab) -> TokenTables:
         answer_next=as_i32(answer_next[first]),
         answer_after_think=as_i32(answer_after[first]),
         close_next=as_i32(close_code[first]),
-        lexer_next=as_i32(lexer_next[first]),
         number_flags=as_i32(flags[first]),
         number_int=as_i32(np.moveaxis(number_int[first], 2, 0)),
         number_frac=as_i32(np.moveaxis(number_frac[first], 2, 0)),
@@ -240,10 +242,9 @@ def _scan_states(tables: TokenTables, class_BT: jax.Array, start_B: jax.Array, g
     inside it starts a new region) and the index of the first run it touches within its region.
     """
     n_states, n_grammars = tables.answer_next.shape[1], tables.answer_after_think.shape[1]
-    n_close, n_lex = tables.close_next.shape[1], tables.lexer_next.shape[1]
+    n_close, n_lex = tables.close_next.shape[1], tables.number_flags.shape[1] - 1
     answer_next, after_think = tables.answer_next.reshape(-1), tables.answer_after_think.reshape(-1)
-    close_next, lexer_next = tables.close_next.reshape(-1), tables.lexer_next.reshape(-1)
-    flags = tables.number_flags.reshape(-1)
+    close_next, flags = tables.close_next.reshape(-1), tables.number_flags.reshape(-1)
 
     def step(carry, class_B):
         state, close, lex, thinking, runs = carry
@@ -256,7 +257,7 @@ def _scan_states(tables: TokenTables, class_BT: jax.Array, start_B: jax.Array, g
         flag = flags[effect]
         runs = jnp.where(restart, 0, runs)
         first_run = runs - ((flag >> _CONTINUES_SHIFT) & 1)
-        carry = (state, code % n_close, lexer_next[class_B * n_lex + lex], thinking, runs + (flag & _MAX_OPENS))
+        carry = (state, code % n_close, flag >> _NEXT_SHIFT, thinking, runs + (flag & _MAX_OPENS))
         return carry, (effect, first_run)
 
     b = class_BT.shape[0]
@@ -322,7 +323,7 @@ def parse_ids(tables: TokenTables, ids_BT: jax.Array, lengths_B: jax.Array, task
     intervals = jnp.where(live_N[..., None], pairs(values), 0.0)
 
     # The option letter is the completion's last [A-E]: after the think block, only the answer holds one.
-    letter_BT = (tables.number_flags.reshape(-1)[effect_BT] >> _LETTER_SHIFT) - 1
+    letter_BT = ((tables.number_flags.reshape(-1)[effect_BT] >> _LETTER_SHIFT) & 7) - 1
     last_B = jnp.max(jnp.where(live_BT & (letter_BT >= 0), pos_T * len(LETTERS) + letter_BT, -1), axis=1)
     letter_B = jnp.where(last_B >= 0, last_B % len(LETTERS), -1)
     is_option = grammar_B == GRAMMARS.index("option_evidence")
