@@ -20,6 +20,7 @@ single text and patch bucket keeps every host's slice the same shape.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Any, Callable
@@ -42,7 +43,7 @@ from tempr1_jax.rl.learner import Learner, LearnerConfig
 from tempr1_jax.rl.losses import LossConfig
 from tempr1_jax.sampling import SamplingConfig
 from tempr1_jax.stages import common, register_stage
-from tempr1_jax.stages.train import token_tables
+from tempr1_jax.stages.common import token_tables
 from tempr1_jax.train.checkpoint import Checkpointer
 
 # The device parser yields float32 seconds; the grammar allows 6 decimals, so rounding there restores the written value.
@@ -214,7 +215,7 @@ def load_policy(config: ml_collections.ConfigDict) -> tuple[Learner, Tokenizer, 
     cfg = LearnerConfig(grpo=GRPOConfig(loss=dataclasses.replace(LossConfig(), beta=0.0), sampling=sampling,
                                         rewards=RewardConfig()),
                         seed=config.seed, eval_max_new_tokens=b.max_new_tokens)
-    learner = Learner(model, mesh, cfg, token_tables(config, model.cfg.text.vocab_size))
+    learner = Learner(model, mesh, cfg, token_tables(common.build_tokenizer(config), model.cfg.text.vocab_size))
     del model
     weights = {"model": config.model.checkpoint or f"preset {config.model.preset} (random init, seed {config.seed})",
                "dtype": config.model.dtype}
@@ -239,14 +240,17 @@ def weights_name(config: ml_collections.ConfigDict) -> str:
     return os.path.basename(os.path.normpath(m.checkpoint)) if m.checkpoint else f"init-{m.preset}"
 
 
-def answer_rows(learner: Learner, tokenizer: Tokenizer, encoded, samples: list[Sample], rows: range,
-                batch_size: int, buckets: Buckets) -> list[Answer]:
-    """Greedy answers of samples `rows` (at most `batch_size`), decoded as one full, sharded batch."""
-    index = list(rows) + [rows[-1]] * (batch_size - len(rows))  # fixed shape: one compile, rows split over devices
+def host_batch(encoded, rows: range, batch_size: int, buckets: Buckets, pad_id: int, rope):
+    """This host's slice of the batch of samples `rows`, padded to `batch_size` rows by repeating the last sample,
+    so that every batch has one shape (one compiled program) whose rows split evenly over the devices."""
+    index = list(rows) + [rows[-1]] * (batch_size - len(rows))
     per_host = batch_size // jax.process_count()
     mine = index[jax.process_index() * per_host:(jax.process_index() + 1) * per_host]
-    batch = collate([encoded[j] for j in mine], buckets, tokenizer.pad_id, pipeline.rope_for(learner.model_cfg))
-    out = learner.evaluate(batch)
+    return collate([encoded[j] for j in mine], buckets, pad_id, rope)
+
+
+def answers_of(out: dict[str, np.ndarray], samples: list[Sample], rows: range, tokenizer: Tokenizer) -> list[Answer]:
+    """`Learner.evaluate`'s outputs for the whole batch -> the answers of its real (not padding) rows."""
     answers = []
     for b, j in enumerate(rows):
         ok, n = bool(out["well_formed"][b]), int(out["count"][b])
@@ -262,6 +266,8 @@ def run_one(config: ml_collections.ConfigDict, name: str, learner: Learner, toke
     if name not in SPECS:
         raise KeyError(f"config.benchmark.run names {name!r}; known benchmarks: {', '.join(SPECS)}")
     spec, b = SPECS[name], config.benchmark
+    if b.batch_size % jax.process_count():
+        raise ValueError(f"config.benchmark.batch_size {b.batch_size} must divide over {jax.process_count()} hosts")
     bench = b[name]
     source = RecordSource(bench.split)
     samples = source.samples
@@ -269,6 +275,8 @@ def run_one(config: ml_collections.ConfigDict, name: str, learner: Learner, toke
     if wrong:
         raise ValueError(f"{bench.split}: {name} needs {spec.task} samples, but {wrong[0]} (and {len(wrong) - 1} more) "
                          "are of another task")
+    if len({s.uid for s in samples}) != len(samples):
+        raise ValueError(f"{bench.split}: sample uids repeat; prepare the split once, from one annotation file")
     spec.submission(samples, [Answer(s.uid, "", False, [], -1) for s in samples])  # bad uids fail before decoding
     outdir = os.path.join(config.workdir, "benchmark", weights_name(config), name)
     log = AnswerLog(outdir, {"benchmark": name, "split": os.path.abspath(bench.split), **weights,
@@ -276,13 +284,16 @@ def run_one(config: ml_collections.ConfigDict, name: str, learner: Learner, toke
                              "tokenizer": config.tokenizer or "qwen2"})
     encoded = grain.MapDataset.source(source).map(pipeline.EncodeSample(learner.model_cfg, tokenizer, b.think))
     buckets = Buckets(text=tuple(b.buckets.text), patches=tuple(b.buckets.patches), answer=b.buckets.answer)
-    if b.batch_size % jax.process_count():
-        raise ValueError(f"config.benchmark.batch_size {b.batch_size} must divide over {jax.process_count()} hosts")
     batches = [range(i, min(i + b.batch_size, len(samples))) for i in range(0, len(samples), b.batch_size)]
     todo = [rows for rows in batches if any(samples[j].uid not in log.done for j in rows)]
-    for rows in tqdm(todo, desc=f"{name} ({len(samples)} samples)", unit="batch", total=len(batches),
-                     initial=len(batches) - len(todo), disable=jax.process_index() != 0):
-        log.append(answer_rows(learner, tokenizer, encoded, samples, rows, b.batch_size, buckets))
+    # Host threads read, patchify and collate the next batches while the devices decode this one.
+    inputs = grain.MapDataset.source(todo).map(functools.partial(
+        host_batch, encoded, batch_size=b.batch_size, buckets=buckets, pad_id=tokenizer.pad_id,
+        rope=pipeline.rope_for(learner.model_cfg))).to_iter_dataset(grain.ReadOptions(num_threads=2,
+                                                                                      prefetch_buffer_size=2))
+    for rows, batch in tqdm(zip(todo, inputs), desc=f"{name} ({len(samples)} samples)", unit="batch",
+                            total=len(batches), initial=len(batches) - len(todo), disable=jax.process_index() != 0):
+        log.append(answers_of(learner.evaluate(batch), samples, rows, tokenizer))
     answers = [log.done[s.uid] for s in samples]
     path = os.path.join(outdir, spec.file)
     metrics = {"benchmark": name, **weights, "samples": len(samples),

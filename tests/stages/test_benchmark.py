@@ -180,10 +180,16 @@ def test_stage_scores_its_own_submissions(prepared, checkpoint, tmp_path):
     assert set(tal["results"]) == {"vidA", "vidB"}  # every validation video, keyed by its ActivityNet id
 
 
-def test_resume_equals_an_uninterrupted_run(prepared, checkpoint, tmp_path):
+@pytest.fixture(scope="module")
+def policy(prepared, checkpoint, tmp_path_factory):
+    """One loaded policy (the tiny checkpoint) for the tests that call `run_one` directly: one compile for all."""
+    return stage.load_policy(_config(tmp_path_factory.mktemp("policy"), prepared, checkpoint, []))
+
+
+def test_resume_equals_an_uninterrupted_run(prepared, checkpoint, policy, tmp_path):
+    learner, tokenizer, weights = policy
     only = {"charades_sta": prepared["charades_sta"]}  # 10 queries: two batches of 8
     config = _config(tmp_path / "full", only, checkpoint, ["charades_sta"])
-    learner, tokenizer, weights = stage.load_policy(config)
     full = stage.run_one(config, "charades_sta", learner, tokenizer, weights)
     done = tmp_path / "full" / "benchmark" / os.path.basename(checkpoint) / "charades_sta"
     lines = open(done / "answers.jsonl").read().splitlines(keepends=True)
@@ -202,20 +208,22 @@ def test_resume_equals_an_uninterrupted_run(prepared, checkpoint, tmp_path):
     again = open(partial / "answers.jsonl").read().splitlines(keepends=True)
     assert json.loads(again[0])["text"] == "KEPT" and again[1:] == lines[1:]
     assert open(partial / "predictions.jsonl").read() == open(done / "predictions.jsonl").read()
+    finished = stage.run_one(config, "charades_sta", learner, tokenizer, weights)  # nothing left: no batch runs
+    assert finished["scores"] == full["scores"] and open(partial / "answers.jsonl").read() == "".join(again)
 
     config.benchmark.max_new_tokens = 4
     with pytest.raises(ValueError, match="max_new_tokens: 8 then, 4 now"):
         stage.run_one(config, "charades_sta", learner, tokenizer, weights)
 
 
-def test_orbax_checkpoint_replaces_the_model_weights(prepared, checkpoint, tmp_path):
+def test_orbax_checkpoint_replaces_the_model_weights(prepared, checkpoint, policy, tmp_path):
     """`benchmark.checkpoint` (a stage's Orbax folder) overrides `model.checkpoint`: a policy saved from model A and
     restored over a different model B answers as A does."""
     from tempr1_jax.train.checkpoint import Checkpointer
 
+    learner, tokenizer, weights = policy
     only = {"nextgqa": prepared["nextgqa"]}
     config_a = _config(tmp_path / "a", only, checkpoint, ["nextgqa"])
-    learner, tokenizer, weights = stage.load_policy(config_a)
     answers_a = stage.run_one(config_a, "nextgqa", learner, tokenizer, weights)
     ckpt = Checkpointer(str(tmp_path / "b" / "grpo" / "checkpoints"))
     ckpt.save(learner, None, {"stage": "grpo"})
