@@ -6,7 +6,7 @@ FRAC j (after the point, j fraction digits so far, 0..MAX_DIGITS + 1), and BAD (
 A digit's place gives its contribution outright: the k-th integer digit (from 0) adds d * 10^(MAX_DIGITS - 1 - k)
 to the integer part scaled to MAX_DIGITS digits, the j-th fraction digit adds d * 10^(MAX_DIGITS - 1 - j) to the
 fraction in millionths. A number's value is then a plain sum over its digits, wherever tokens split them, and the
-device adds all of a batch's contributions with one scatter-add, no per-token accumulation. The integer part is
+device adds all of a batch's contributions with one segment sum, no per-token accumulation. The integer part is
 rescaled once its digit count is known: int = scaled // 10^(MAX_DIGITS - digits). Digits past MAX_DIGITS add
 nothing; such numbers are malformed and the answer automaton rejects them anyway.
 """

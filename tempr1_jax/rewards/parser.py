@@ -124,6 +124,10 @@ def _effects(dfa: regex_dfa.Dfa, tokens: list[bytes]) -> np.ndarray:
     return states[index.reshape(-1)]
 
 
+def _holds_non_number(data: bytes) -> bool:
+    return any(0 < m.start() and m.end() < len(data) and not _NUM.fullmatch(m.group()) for m in _RUN.finditer(data))
+
+
 def _number_effects(tokens: list[bytes], after: list[bytes]):
     """Lexer tables per token and effect column (L lexer states, then column L for the bytes after the token's last
     `</think>`, lexed from OUT): packed flags `[N, L + 1]` and the runs' contributions `[N, L + 1, Q]`, Q the most
@@ -142,11 +146,13 @@ def _number_effects(tokens: list[bytes], after: list[bytes]):
             next_state[i, state] = effects[i, state].next_state
         effects[i, lexer.N_STATES] = lexer.effect(a, lexer.OUT)
         next_state[i, lexer.N_STATES] = effects[i, lexer.N_STATES].next_state
-        # A token with a run strictly inside it that is not a number can only sit where the answer automaton
-        # rejects, so its contributions may as well be zero: that keeps Q, the scatter-adds per token, small.
-        if any(0 < m.start() and m.end() < len(t) and not _NUM.fullmatch(m.group()) for m in _RUN.finditer(t)):
-            for state in range(lexer.N_STATES + 1):
+        # Bytes with a run strictly inside them that is not a number can only sit where the answer automaton
+        # rejects, so their contributions may as well be zero: that keeps Q, the contribution slots per token, small.
+        if _holds_non_number(t):
+            for state in range(lexer.N_STATES):
                 effects[i, state].runs = []
+        if _holds_non_number(a):
+            effects[i, lexer.N_STATES].runs = []
     # Trailing runs that receive nothing need no slot: adding zero is a no-op.
     for e in effects.values():
         while e.runs and not (e.runs[-1].int_digits or e.runs[-1].frac6):

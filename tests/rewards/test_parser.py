@@ -129,3 +129,16 @@ def test_token_bytes_agree_with_the_tokenizer_decode(which, qwen, demo):
         assert setup.tokenizer.decode([i], skip_special_tokens=False) == text, i
         checked += 1
     assert checked > min(1000, len(setup.vocab) // 2)
+
+
+def test_vocabulary_with_tokens_across_the_think_end():
+    """A hand-made vocabulary whose tokens straddle `</think>` and hold non-numbers before it."""
+    from tempr1_jax.rewards import Vocab, build_token_tables
+
+    pieces = [b"<think>", b"a.b</think>\n<answer>1", b".5 to 2", b"</answer>", b"x</thi", b"nk><answer>3 to 4"]
+    vocab = Vocab(tuple(pieces) + (b"",), frozenset({len(pieces)}), frozenset())
+    tables = build_token_tables(vocab)
+    rows = np.array([[0, 1, 2, 3, 6], [0, 4, 5, 3, 6]], np.int32)
+    out = parse_jit(tables, rows, np.full(2, 5, np.int32), np.array([1, 1], np.int32), True)
+    assert list(np.asarray(out.well_formed)) == [True, True]
+    np.testing.assert_array_equal(out.intervals[:, 0], [[1.5, 2], [3, 4]])
