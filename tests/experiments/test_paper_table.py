@@ -36,8 +36,8 @@ def test_table_from_both_kinds_of_output(tmp_path):
         "activitynet_tal": {"activitynet_tal": {"mAP": 10.0}, "tal_f1": {"mF1": 60.0}}})
     _eval_outputs(tmp_path / "eval" / "grpo")
     out = tmp_path / "table"
-    assert paper_table.main([f"--results={tmp_path / 'benchmark' / 'grpo'}", f"--results=demo={tmp_path / 'eval' / 'grpo'}",
-                             f"--out={out}"]) == 0
+    assert paper_table.main([f"--results={tmp_path / 'benchmark' / 'grpo'}",
+                             f"--results=demo={tmp_path / 'eval' / 'grpo'}", f"--out={out}"]) == 0
     rows = list(csv.reader(open(out / "paper_table.csv")))
     assert rows[0] == ["task", "benchmark", "metric", "TempR1 (paper)", "prior best (paper)", "grpo", "grpo − TempR1",
                        "demo (synthetic)", "demo − TempR1"]

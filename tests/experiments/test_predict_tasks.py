@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tempr1_jax.data.annotations import Sample
-from tempr1_jax.processing.video_io import write_video
+from tempr1_jax.processing.video_io import decode_video, write_video
+from tempr1_jax.processing.vision import VideoSampling
 from tempr1_jax.rewards.grammar import parse
 from tests.experiments.tiny_checkpoint import write_tiny_checkpoint
 
@@ -68,12 +68,10 @@ def test_parsed_intervals_print_in_seconds_and_minutes():
 
 
 def test_plot_draws_a_well_formed_answer(inputs, tmp_path):
-    from tempr1_jax.processing.video_io import decode_video
-    from tempr1_jax.processing.vision import VideoSampling
-
     video = decode_video(inputs[1], VideoSampling())
     sample = predict.task_sample("tal", "appearing")
-    predict.plot_timeline(video, sample, parse("tal", "<answer>1.0 to 2.5, 3.0 to 3.5</answer>"), str(tmp_path / "t.png"))
+    answer = parse("tal", "<answer>1.0 to 2.5, 3.0 to 3.5</answer>")
+    predict.plot_timeline(video, sample, answer, str(tmp_path / "t.png"), truth=[(1.0, 3.0)])
     assert os.path.getsize(tmp_path / "t.png") > 10_000
 
 

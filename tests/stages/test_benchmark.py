@@ -5,6 +5,7 @@
 - a resumed run equals an uninterrupted one and does not redo finished batches.
 """
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -12,15 +13,16 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.datasets.test_builders import SMALL, load
-from tests.experiments.tiny_checkpoint import write_tiny_checkpoint
 from tempr1_jax.data.prompts import reference_answer
 from tempr1_jax.data.records import RecordSource
 from tempr1_jax.eval import evaluate
 from tempr1_jax.processing.video_io import write_video
 from tempr1_jax.rewards.grammar import parse
-from tempr1_jax.stages import run
 from tempr1_jax.stages import benchmark as stage
+from tempr1_jax.stages import run
+from tempr1_jax.train.checkpoint import Checkpointer
+from tests.datasets.test_builders import SMALL, load
+from tests.experiments.tiny_checkpoint import write_tiny_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DURATIONS = {"vidA": 8.0, "vidB": 6.0}
@@ -34,17 +36,18 @@ def _charades(d):
 
 
 def _tvgbench(d):
-    items = [{"path": f"./dataset/timer1/videos/tvgbench_data/{v}.mp4", "question": q, "answer": a, "duration": DURATIONS[v],
-              "dataset_name": "charades"} for v, q, a in (("vidA", "the red light", "1.0-3.5"),
-                                                          ("vidB", "the door", "2.0-5.5"))]
+    items = [{"path": f"./dataset/timer1/videos/tvgbench_data/{v}.mp4", "question": q, "answer": a,
+              "duration": DURATIONS[v], "dataset_name": "charades"}
+             for v, q, a in (("vidA", "the red light", "1.0-3.5"), ("vidB", "the door", "2.0-5.5"))]
     path = d / "tvgbench.json"
     path.write_text(json.dumps(items))
     return [str(path)], ["--annotations", str(path)]
 
 
 def _qvhighlights(d):
-    rows = [{"qid": 10, "query": "a dog runs", "duration": 8, "vid": "vidA", "relevant_windows": [[0.0, 2.0], [4.0, 6.0]],
-             "relevant_clip_ids": [0, 2], "saliency_scores": [[4, 4, 4], [2, 3, 2]]},
+    rows = [{"qid": 10, "query": "a dog runs", "duration": 8, "vid": "vidA",
+             "relevant_windows": [[0.0, 2.0], [4.0, 6.0]], "relevant_clip_ids": [0, 2],
+             "saliency_scores": [[4, 4, 4], [2, 3, 2]]},
             {"qid": 11, "query": "a cat sits", "duration": 6, "vid": "vidB", "relevant_windows": [[2.0, 4.0]],
              "relevant_clip_ids": [1], "saliency_scores": [[3, 3, 1]]}]
     path = d / "highlight_val_release.jsonl"
@@ -93,7 +96,8 @@ def _activitynet_tal(d):
 
 
 FIXTURES = {"charades_sta": ("charades_sta", _charades), "tvgbench": ("tvgbench", _tvgbench),
-            "qvhighlights": ("qvhighlights", _qvhighlights), "activitynet_dtg": ("activitynet_captions", _activitynet_dtg),
+            "qvhighlights": ("qvhighlights", _qvhighlights),
+            "activitynet_dtg": ("activitynet_captions", _activitynet_dtg),
             "nextgqa": ("nextgqa", _nextgqa), "activitynet_tal": ("activitynet13", _activitynet_tal)}
 
 
@@ -124,8 +128,8 @@ def checkpoint(tmp_path_factory):
 
 
 def _config(workdir, prepared, checkpoint, names):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("eval_benchmark", os.path.join(ROOT, "experiments/configs/eval_benchmark.py"))
+    spec = importlib.util.spec_from_file_location("eval_benchmark",
+                                                  os.path.join(ROOT, "experiments", "configs", "eval_benchmark.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     c = module.get_config(",".join(names))
@@ -143,8 +147,9 @@ def _config(workdir, prepared, checkpoint, names):
 
 def test_ground_truth_answers_score_full_marks(prepared, tmp_path):
     """Each benchmark's uid -> qid conversion and submission format, checked by the official-format scorers."""
-    full = {"charades_sta": ("mIoU",), "tvgbench": ("mIoU",), "qvhighlights": ("VHD-mIoU", "MR-full-mAP", "MR-full-R1@0.7"),
-            "activitynet_dtg": ("mIoU",), "nextgqa": ("Acc@QA", "GVQA-mIoU", "mIoU"), "activitynet_tal": ("mAP", "mF1")}
+    full = {"charades_sta": ("mIoU",), "tvgbench": ("mIoU",),
+            "qvhighlights": ("VHD-mIoU", "MR-full-mAP", "MR-full-R1@0.7"), "activitynet_dtg": ("mIoU",),
+            "nextgqa": ("Acc@QA", "GVQA-mIoU", "mIoU"), "activitynet_tal": ("mAP", "mF1")}
     config = _config(tmp_path, prepared, "", list(prepared))
     for name, (split, _) in prepared.items():
         spec = stage.SPECS[name]
@@ -156,7 +161,8 @@ def test_ground_truth_answers_score_full_marks(prepared, tmp_path):
                                         p.letter))
         path = str(tmp_path / f"{name}-{spec.file}")
         stage.write_submission(spec, samples, answers, path)
-        scores = {k: v for m in stage.score_submission(spec, config.benchmark[name], path).values() for k, v in m.items()}
+        by_scorer = stage.score_submission(spec, config.benchmark[name], path)
+        scores = {k: v for m in by_scorer.values() for k, v in m.items()}
         for metric in full[name]:
             assert scores[metric] == pytest.approx(100.0), (name, metric, scores)
 
@@ -219,8 +225,6 @@ def test_resume_equals_an_uninterrupted_run(prepared, checkpoint, policy, tmp_pa
 def test_orbax_checkpoint_replaces_the_model_weights(prepared, checkpoint, policy, tmp_path):
     """`benchmark.checkpoint` (a stage's Orbax folder) overrides `model.checkpoint`: a policy saved from model A and
     restored over a different model B answers as A does."""
-    from tempr1_jax.train.checkpoint import Checkpointer
-
     learner, tokenizer, weights = policy
     only = {"nextgqa": prepared["nextgqa"]}
     config_a = _config(tmp_path / "a", only, checkpoint, ["nextgqa"])
