@@ -29,6 +29,7 @@ import grain
 import jax
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from tempr1_jax.data import pipeline
@@ -184,6 +185,8 @@ class AnswerLog:
                         break  # the torn last line of a killed run: that batch is redone
                     raise ValueError(f"{self.path}:{i + 1}: not an answer record") from None
                 self.done[a.uid] = a
+        if jax.process_count() > 1:  # every host has read the log before the first one rewrites it
+            multihost_utils.sync_global_devices(f"read {self.path}")
         if self.writer:
             os.makedirs(directory, exist_ok=True)
             with open(run, "w") as f:
@@ -215,7 +218,7 @@ def load_policy(config: ml_collections.ConfigDict) -> tuple[Learner, Tokenizer, 
     cfg = LearnerConfig(grpo=GRPOConfig(loss=dataclasses.replace(LossConfig(), beta=0.0), sampling=sampling,
                                         rewards=RewardConfig()),
                         seed=config.seed, eval_max_new_tokens=b.max_new_tokens)
-    learner = Learner(model, mesh, cfg, token_tables(common.build_tokenizer(config), model.cfg.text.vocab_size))
+    learner = Learner(model, mesh, cfg, token_tables(tokenizer, model.cfg.text.vocab_size))
     del model
     weights = {"model": config.model.checkpoint or f"preset {config.model.preset} (random init, seed {config.seed})",
                "dtype": config.model.dtype}
