@@ -243,3 +243,14 @@ def test_orbax_checkpoint_replaces_the_model_weights(prepared, checkpoint, polic
                                                                              "answers.jsonl"))]
     assert read(result) == read(answers_a)
     assert os.path.dirname(result["submission"]).endswith(os.path.join("benchmark", "grpo", "nextgqa"))
+
+
+@pytest.mark.parametrize("benchmark, split, message", [
+    ("charades_sta", "tvgbench", "does not start with 'charades_sta-'"),
+    ("nextgqa", "charades_sta", "nextgqa needs gvqa samples"),
+])
+def test_a_split_of_another_benchmark_is_refused(prepared, checkpoint, policy, tmp_path, benchmark, split, message):
+    config = _config(tmp_path, {benchmark: prepared[split]}, checkpoint, [benchmark])
+    with pytest.raises(ValueError, match=message):
+        stage.run_one(config, benchmark, *policy)
+    assert not os.path.exists(tmp_path / "benchmark")  # refused before anything is decoded or written
