@@ -51,7 +51,9 @@ def main(argv):
     if _CONFIG.value is None:
         raise app.UsageError("--config=path/to/config.py is required")
     from tempr1_jax.stages import run
+    from tempr1_jax.train import distributed
 
+    distributed.initialize(_CONFIG.value)
     run(_CONFIG.value)
 
 

@@ -22,6 +22,9 @@ def get_config() -> ml_collections.ConfigDict:
     # "" would be the shipped Qwen2 tokenizer, for models with Qwen's vocabulary.
     c.tokenizer = WORKDIR + "/data/tokenizer.json"
     c.mesh = ml_collections.ConfigDict(dict(shape=(1, -1, 1)))  # (data, fsdp, tensor); -1 = remaining devices
+    # Multi-host: enabled=True lets JAX find the coordinator (TPU VMs, SLURM); else give all three.
+    c.distributed = ml_collections.ConfigDict(dict(enabled=False, coordinator_address="", num_processes=0,
+                                                   process_id=-1))
 
     c.model = ml_collections.ConfigDict()
     c.model.preset = "demo"
@@ -65,6 +68,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.sft.steps = 400
     c.sft.init_from = ""
     c.sft.checkpoint_every = 100
+    c.sft.steps_per_run = 0  # > 0: checkpoint and stop after this many steps (resume with the same command)
     c.sft.optimizer = ml_collections.ConfigDict(dict(
         learning_rate=2e-3, warmup_steps=40, schedule="cosine", weight_decay=0.0, b1=0.9, b2=0.98, max_grad_norm=1.0))
 
@@ -72,6 +76,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.steps = 60
     c.grpo.init_from = "sft"
     c.grpo.checkpoint_every = 20
+    c.grpo.steps_per_run = 0
     c.grpo.group_size = 8
     c.grpo.mu = 1
     c.grpo.loss = ml_collections.ConfigDict(dict(

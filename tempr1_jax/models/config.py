@@ -246,7 +246,8 @@ def demo() -> ModelConfig:
     )
 
 
-PRESETS = {"qwen2_5_vl_3b": qwen2_5_vl_3b, "qwen2_5_vl_7b": qwen2_5_vl_7b, "tiny": tiny, "demo": demo}
+PRESETS = {"qwen2_5_vl_3b": qwen2_5_vl_3b, "qwen2_5_vl_7b": qwen2_5_vl_7b, "tiny": tiny, "demo": demo,
+           "tiny_small": lambda: tiny(vocab_size=512)}  # tiny over a 512-id small tokenizer, for training tests
 
 
 def preset(name: str) -> ModelConfig:

@@ -42,6 +42,14 @@ class LearnerConfig:
     eval_max_new_tokens: int = 256
 
 
+def replicate(tree, mesh: Mesh):
+    """Host values -> arrays replicated over the whole mesh, on one host or many (device_put cannot reach the
+    devices of other processes)."""
+    sharding = NamedSharding(mesh, P())
+    return jax.tree.map(lambda x: jax.make_array_from_callback(np.shape(x), sharding,
+                                                               lambda idx, x=np.asarray(x): x[idx]), tree)
+
+
 def _batch_spec(name: str, shape: tuple[int, ...], n_batch: int) -> P:
     axis = 1 if name.endswith("_3BL") else 0
     if len(shape) <= axis or shape[axis] % n_batch:
@@ -55,15 +63,17 @@ class Learner:
         self.tx = make_optimizer(cfg.optimizer)
         graphdef, params, frozen = nnx.split(model, trainable_filter(cfg.freeze_vision), ...)
         self.graphdef = graphdef
-        replicated = NamedSharding(mesh, P())
-        self.tables = jax.device_put(tables, replicated)
+        self.tables = replicate(tables, mesh)
         with mesh_context(mesh):
             opt_state = jax.jit(self.tx.init)(params)
             # The reference is a copy: the policy's buffers are donated to every step.
             ref = jax.jit(lambda s: jax.tree.map(jnp.copy, s))(nnx.state(model, nnx.Param)) \
                 if cfg.grpo.loss.beta else None
-        self.state = TrainState(step=jnp.zeros((), jnp.int32), params=params, frozen=frozen, opt_state=opt_state,
-                                ref=ref, rng=jax.random.key(cfg.seed))
+        # Scalars live on the mesh too, so that a restored checkpoint puts them back where the step expects them.
+        self.state = TrainState(step=replicate(np.zeros((), np.int32), mesh), params=params, frozen=frozen,
+                                opt_state=opt_state, ref=ref,
+                                rng=jax.random.wrap_key_data(replicate(jax.random.key_data(jax.random.key(cfg.seed)),
+                                                                       mesh)))
         self._n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
         self._grpo = jax.jit(functools.partial(grpo_step, graphdef=graphdef, tx=self.tx, cfg=cfg.grpo),
                              donate_argnums=(0,))
@@ -90,7 +100,7 @@ class Learner:
             grids = np.asarray(multihost_utils.process_allgather(grids)).reshape(-1, 3)
         layout = vision_layout(grids, self.model_cfg.vision, num_patches=fields["pixel_values_SP"].shape[0],
                                static=True)
-        return Batch(**fields), jax.device_put(layout, NamedSharding(self.mesh, P()))
+        return Batch(**fields), replicate(layout, self.mesh)
 
     # ---- steps ------------------------------------------------------------------------------------------------
     def grpo(self, batch: Batch) -> dict[str, float]:

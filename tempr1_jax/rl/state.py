@@ -28,6 +28,7 @@ class OptimizerConfig:
     weight_decay: float = 0.0
     b1: float = 0.9
     b2: float = 0.999
+    eps: float = 1e-8
     max_grad_norm: float = 1.0
 
 
@@ -43,7 +44,7 @@ def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
     lr = optax.join_schedules([optax.linear_schedule(0.0, cfg.learning_rate, cfg.warmup_steps), after[cfg.schedule]],
                               [cfg.warmup_steps]) if cfg.warmup_steps else after[cfg.schedule]
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
-                       optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay))
+                       optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay))
 
 
 def trainable_filter(freeze_vision: bool) -> Any:

@@ -8,6 +8,8 @@ import ml_collections
 from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset
 from tempr1_jax.processing.tokenizer import Tokenizer, load_tokenizer
 from tempr1_jax.processing.vision import VideoSampling
+from tempr1_jax.rewards.parser import TokenTables, build_token_tables
+from tempr1_jax.rewards.vocab import Vocab, vocab_from_tokenizer
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -33,6 +35,16 @@ def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Q
 
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
     return load_tokenizer(config.get("tokenizer") or None)
+
+
+def token_tables(tokenizer: Tokenizer, vocab_size: int) -> TokenTables:
+    """Reward-parser tables over the model's whole output vocabulary: embedding rows past the tokenizer's ids are
+    padding, and a completion that samples one is malformed rather than silently shorter."""
+    v = vocab_from_tokenizer(tokenizer)
+    if vocab_size > len(v):
+        extra = range(len(v), vocab_size)
+        v = Vocab(v.token_bytes + (b"",) * len(extra), v.end_ids, v.special_ids | frozenset(extra))
+    return build_token_tables(v)
 
 
 def build_sampling(config: ml_collections.ConfigDict) -> VideoSampling:

@@ -18,11 +18,10 @@ from tqdm import tqdm
 
 from tempr1_jax.data import pipeline, records
 from tempr1_jax.data.batch import Buckets, collate
-from tempr1_jax.eval.intervals import hull_iou
 from tempr1_jax.rewards.tasks import TASKS
 from tempr1_jax.rl.learner import Learner
 from tempr1_jax.stages import common, register_stage
-from tempr1_jax.stages.train import learner_config, token_tables
+from tempr1_jax.stages.train import learner_config
 from tempr1_jax.train.checkpoint import Checkpointer
 
 F1_THRESHOLDS = (0.1, 0.3, 0.5, 0.7)
@@ -32,7 +31,10 @@ def f1_at(pred_N2: np.ndarray, gt_M2: np.ndarray, threshold: float) -> float:
     """E.T.Bench-style F1: recall over ground truth and precision over predictions, each by best IoU >= t."""
     if len(pred_N2) == 0 or len(gt_M2) == 0:
         return 0.0
-    iou = hull_iou(pred_N2[:, None, :], gt_M2[None, :, :])
+    p, g = pred_N2[:, None], gt_M2[None]
+    inter = np.maximum(0.0, np.minimum(p[..., 1], g[..., 1]) - np.maximum(p[..., 0], g[..., 0]))
+    union = np.maximum(p[..., 1], g[..., 1]) - np.minimum(p[..., 0], g[..., 0])
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)  # [N, M]
     precision = float((iou.max(1) >= threshold).mean())
     recall = float((iou.max(0) >= threshold).mean())
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -77,7 +79,8 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, name: str) -> dict:
     mesh = common.build_mesh(config)
     model = common.build_model(config, mesh)
     tokenizer = common.build_tokenizer(config)
-    learner = Learner(model, mesh, learner_config(config, "sft"), token_tables(config, model.cfg.text.vocab_size))
+    tables = common.token_tables(tokenizer, model.cfg.text.vocab_size)
+    learner = Learner(model, mesh, learner_config(config, "sft"), tables)
     if name != "init":
         src = os.path.join(config.workdir, name, "checkpoints")
         if not os.path.isdir(src):

@@ -18,8 +18,6 @@ import ml_collections
 from tempr1_jax.data import pipeline
 from tempr1_jax.data.batch import Buckets
 from tempr1_jax.rewards.config import RewardConfig
-from tempr1_jax.rewards.parser import build_token_tables
-from tempr1_jax.rewards.vocab import Vocab, vocab_from_tokenizer
 from tempr1_jax.rl.grpo import GRPOConfig
 from tempr1_jax.rl.learner import Learner, LearnerConfig
 from tempr1_jax.rl.losses import LossConfig
@@ -60,16 +58,6 @@ def learner_config(config: ml_collections.ConfigDict, stage: str) -> LearnerConf
                          eval_max_new_tokens=config.eval.max_new_tokens)
 
 
-def token_tables(config: ml_collections.ConfigDict, vocab_size: int):
-    """Parser tables over the model's whole output vocabulary: the embedding rows past the tokenizer's ids are
-    padding, and a completion that samples one is malformed rather than silently shorter."""
-    v = vocab_from_tokenizer(common.build_tokenizer(config))
-    if vocab_size > len(v):
-        extra = range(len(v), vocab_size)
-        v = Vocab(v.token_bytes + (b"",) * len(extra), v.end_ids, v.special_ids | frozenset(extra))
-    return build_token_tables(v)
-
-
 def train_dataset(config: ml_collections.ConfigDict, model_cfg, num_samples: int, dirs):
     d = config.data
     per_process = d.batch_size // jax.process_count()
@@ -89,7 +77,8 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     workdir = os.path.join(config.workdir, stage)
     mesh = common.build_mesh(config)
     model = common.build_model(config, mesh)
-    learner = Learner(model, mesh, learner_config(config, stage), token_tables(config, model.cfg.text.vocab_size))
+    tables = common.token_tables(common.build_tokenizer(config), model.cfg.text.vocab_size)
+    learner = Learner(model, mesh, learner_config(config, stage), tables)
     del model
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.max_to_keep)
     per_step = jax.process_count() and config.data.batch_size // jax.process_count()
@@ -105,12 +94,15 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
                                     f"run the {s.init_from} stage first")
         Checkpointer(src).restore_params(learner)
     done = int(learner.state.step) // mu
+    # steps_per_run > 0 stops (with a checkpoint) after that many steps, for jobs under a wall-clock limit; the
+    # next run resumes.
+    stop_at = min(s.steps, done + s.steps_per_run) if s.get("steps_per_run", 0) else s.steps
     writer = MetricsWriter(workdir, stage, s.steps, done)
     preemption = Preemption()
     step_fn = learner.grpo if stage == "grpo" else learner.sft
     last = {}
     try:
-        while done < s.steps and not preemption.requested:
+        while done < stop_at and not preemption.requested:
             batch = next(it)
             t0 = time.perf_counter()
             last = to_host(step_fn(batch))
@@ -119,7 +111,7 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
             tokens = last.get("completion_tokens", last.get("answer_tokens", 0.0))
             last.update(step_time=elapsed, tokens_per_s=tokens / elapsed)
             writer.write(done, last)
-            if done % s.checkpoint_every == 0 or done == s.steps:
+            if done % s.checkpoint_every == 0 or done == stop_at:
                 ckpt.save(learner, it.get_state(), {"stage": stage, "rollout_steps": done})
         if preemption.requested:
             ckpt.save(learner, it.get_state(), {"stage": stage, "rollout_steps": done, "preempted": True},

@@ -30,3 +30,15 @@ def features(n: int = 2, seed: int = 0, tasks=(0, 4)) -> list[Features]:
 def batch(n: int = 2, seed: int = 0, **kw):
     return collate(features(n, seed, **kw), Buckets(text=(64,), patches=(64,), answer=16), CFG.pad_token_id,
                    rope_for(CFG))
+
+
+def small_tokenizer(tmp_dir: str):
+    from tempr1_jax.processing.tokenizer import train_small_tokenizer
+    texts = ["<answer>1.5 to 3.0, 4.0 to 7.5</answer>", "<answer>B</answer><evidence>2.0 to 4.0</evidence>",
+             "Find the moment in the video. The video is 8.0 seconds long."] * 20
+    return train_small_tokenizer(texts, f"{tmp_dir}/tokenizer.json", vocab_size=300)
+
+
+def tables(tmp_dir: str):
+    from tempr1_jax.stages.common import token_tables
+    return token_tables(small_tokenizer(tmp_dir), CFG.text.vocab_size)

@@ -1,0 +1,40 @@
+"""Two local processes with 4 CPU devices each give the losses of one process with 8 (jax.distributed, gloo)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+from fixtures import small_tokenizer
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multiprocess_worker.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _metrics(proc) -> dict:
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    line = next(l for l in out.splitlines() if l.startswith("METRICS "))
+    return json.loads(line[len("METRICS "):])
+
+
+def test_two_processes_equal_one(tmp_path):
+    small_tokenizer(str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
+    run = lambda *a: subprocess.Popen([sys.executable, WORKER, *map(str, a), tmp_path], env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    port = _free_port()
+    two = [run(0, 2, port, 4), run(1, 2, port, 4)]
+    one = _metrics(run(0, 1, 0, 8))
+    a, b = (_metrics(p) for p in two)
+    assert one["devices"] == a["devices"] == b["devices"] == 8
+    for k in ("grpo/loss", "grpo/reward/total", "grpo/completion_tokens", "grpo/kl", "sft/loss", "sft/grad_norm"):
+        assert a[k] == b[k], k  # both processes see the same global values
+        np.testing.assert_allclose(a[k], one[k], rtol=1e-4, atol=1e-7, err_msg=k)
