@@ -37,7 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
     # The synthetic corpus: small frames, one merged token per object cell (2 x 3 cells of 28 px).
     c.synthetic = ml_collections.ConfigDict()
     c.synthetic.num_train = 1200
-    c.synthetic.num_eval = 100
+    c.synthetic.num_eval = 200
     c.synthetic.seed = 0
     c.synthetic.duration = (8.0, 12.0)
     c.synthetic.fps = 4.0
@@ -56,7 +56,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict()
     c.data.train_dirs = (WORKDIR + "/data/train",)
     c.data.eval_dirs = (WORKDIR + "/data/eval",)
-    c.data.batch_size = 16
+    c.data.batch_size = 16  # default for stages that set none
     c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})
     c.data.think = False  # short answers: no think block
     c.data.num_workers = 0
@@ -65,7 +65,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.checkpoint = ml_collections.ConfigDict(dict(max_to_keep=2))
 
     c.sft = ml_collections.ConfigDict()
-    c.sft.steps = 400
+    c.sft.steps = 250
+    c.sft.batch_size = 16
     c.sft.init_from = ""
     c.sft.checkpoint_every = 100
     c.sft.steps_per_run = 0  # > 0: checkpoint and stop after this many steps (resume with the same command)
@@ -74,6 +75,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     c.grpo = ml_collections.ConfigDict()
     c.grpo.steps = 60
+    c.grpo.batch_size = 8  # prompts per step; x group_size completions
     c.grpo.init_from = "sft"
     c.grpo.checkpoint_every = 20
     c.grpo.steps_per_run = 0
@@ -92,7 +94,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     c.eval = ml_collections.ConfigDict()
     c.eval.checkpoints = ("sft", "grpo")  # before and after GRPO
-    c.eval.batch_size = 20
+    c.eval.batch_size = 40
     c.eval.max_new_tokens = 64
 
     c.answer = ml_collections.ConfigDict()  # the `answer` stage: ask about one video

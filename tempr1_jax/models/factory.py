@@ -49,7 +49,8 @@ def materialize(graphdef: nnx.GraphDef, abstract_state: nnx.State,
     for path, var in nnx.to_flat_state(abstract_state):
         s = var.get_value()
         arr = jax.make_array_from_callback(
-            s.shape, s.sharding, lambda idx, p=path, s=s: np.asarray(read(p, idx), dtype=s.dtype))
+            # A copy, not a view of the memory-mapped file: CPU devices may alias the host buffer they are given.
+            s.shape, s.sharding, lambda idx, p=path, s=s: np.array(read(p, idx), dtype=s.dtype))
         flat.append((path, var.replace(arr)))
     return nnx.merge(graphdef, nnx.from_flat_state(flat))
 

@@ -12,7 +12,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import optax
-from flax import nnx
+from flax import nnx, struct
 
 from tempr1_jax.data.batch import Batch
 from tempr1_jax.models.language import KVCache
@@ -86,32 +86,56 @@ def _update(state: TrainState, graphdef, grads, tx):
                          step=state.step + 1), optax.global_norm(grads)
 
 
-def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: TokenTables, *, graphdef,
-              tx: optax.GradientTransformation, cfg: GRPOConfig):
-    """One rollout batch: sample, reward, then `cfg.mu` updates. Returns (state, metrics)."""
-    G = cfg.group_size
-    rng, sample_rng = jax.random.split(state.rng)
+@struct.dataclass
+class Rollout:
+    """G sampled completions per prompt, scored: R = B * G rows, prompt-major."""
+
+    tokens_RT: jax.Array
+    lengths_R: jax.Array
+    mask_RT: jax.Array
+    task_R: jax.Array
+    rewards: dict
+    advantages_R: jax.Array
+    zero_variance_B: jax.Array
+
+
+def rollout(state: TrainState, batch: Batch, layout: VisionLayout, rng, *, graphdef, cfg: GRPOConfig):
+    """Phase 1: sample G completions per prompt from the current policy (tokens, lengths)."""
     policy = nnx.merge(graphdef, state.params, state.frozen)
-    out = sample(policy, prompt_inputs(batch, layout), cfg.sampling, sample_rng, num_samples=G)
-    tokens_RT, lengths_R = jax.lax.stop_gradient(out.tokens_BT), out.lengths_B
-    T = tokens_RT.shape[1]
-    mask_RT = jnp.arange(T)[None] < lengths_R[:, None]
+    out = sample(policy, prompt_inputs(batch, layout), cfg.sampling, rng, num_samples=cfg.group_size)
+    return jax.lax.stop_gradient(out.tokens_BT), out.lengths_B
+
+
+def score(tokens_RT, lengths_R, batch: Batch, tables: TokenTables, *, cfg: GRPOConfig) -> Rollout:
+    """Phase 2: rewards on device from the token ids, then group-normalized advantages."""
+    G = cfg.group_size
     rep = lambda x: jnp.repeat(x, G, axis=0)
     task_R = rep(batch.task_B)
     rewards = compute_rewards(tables, tokens_RT, lengths_R, task_R, rep(batch.gt_intervals_BN2),
                               rep(batch.gt_counts_B), rep(batch.duration_B), rep(batch.answer_B), cfg.rewards)
     adv_R, zero_var_B = ADVANTAGES[cfg.loss.advantage](rewards["total"], G, cfg.loss.advantage_eps)
-    logp_fn = lambda model: sequence_logprobs(model, batch, layout, tokens_RT, mask_RT, G, cfg.logprob_chunk)[0]
+    mask_RT = jnp.arange(tokens_RT.shape[1])[None] < lengths_R[:, None]
+    return Rollout(tokens_RT, lengths_R, mask_RT, task_R, rewards, adv_R, zero_var_B)
+
+
+def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, *, graphdef,
+           tx: optax.GradientTransformation, cfg: GRPOConfig):
+    """Phase 3: reference log-probs, then `cfg.mu` clipped policy-gradient steps with the k3 KL."""
+    G = cfg.group_size
+    logp_fn = lambda model: sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G,
+                                              cfg.logprob_chunk)[0]
     ref_logp = (jax.lax.stop_gradient(logp_fn(nnx.merge(graphdef, state.ref)))
-                if cfg.loss.beta else jnp.zeros_like(tokens_RT, jnp.float32))
-    old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(logp_fn(policy))
+                if cfg.loss.beta else jnp.zeros_like(ro.tokens_RT, jnp.float32))
+    old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(
+        logp_fn(nnx.merge(graphdef, state.params, state.frozen)))
 
     def loss_fn(params):
         model = nnx.merge(graphdef, params, state.frozen)
-        logp, ent = sequence_logprobs(model, batch, layout, tokens_RT, mask_RT, G, cfg.logprob_chunk)
+        logp, ent = sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G, cfg.logprob_chunk)
         # With one update per rollout the ratio is 1 in value; stop_gradient(logp) gives it its exact gradient.
         old = jax.lax.stop_gradient(logp) if old_logp is None else old_logp
-        loss, clip_frac = POLICY_LOSSES[cfg.loss.aggregation](logp, old, ref_logp, adv_R, mask_RT, cfg.loss)
+        loss, clip_frac = POLICY_LOSSES[cfg.loss.aggregation](logp, old, ref_logp, ro.advantages_R, ro.mask_RT,
+                                                               cfg.loss)
         return loss, (logp, ent, clip_frac)
 
     def one_update(state, _):
@@ -120,22 +144,32 @@ def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: Tok
         return state, (loss, logp, ent, clip_frac, grad_norm)
 
     state, (loss, logp, ent, clip_frac, grad_norm) = jax.lax.scan(one_update, state, None, length=cfg.mu)
+    return state, (loss[-1], logp[0], ent[0], clip_frac.mean(), grad_norm[-1], ref_logp)
+
+
+def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: TokenTables, *, graphdef,
+              tx: optax.GradientTransformation, cfg: GRPOConfig):
+    """One rollout batch, as one compiled program: rollout, score, update. Returns (state, metrics)."""
+    rng, sample_rng = jax.random.split(state.rng)
+    tokens_RT, lengths_R = rollout(state, batch, layout, sample_rng, graphdef=graphdef, cfg=cfg)
+    ro = score(tokens_RT, lengths_R, batch, tables, cfg=cfg)
+    state, (loss, logp, ent, clip_frac, grad_norm, ref_logp) = update(state, batch, layout, ro, graphdef=graphdef,
+                                                                      tx=tx, cfg=cfg)
     state = state.replace(rng=rng)
-    logp, ent = logp[0], ent[0]  # the first update's view: the rollout policy itself
-    m = mask_RT.astype(jnp.float32)
+    m = ro.mask_RT.astype(jnp.float32)  # logp and ent: the first update's view, i.e. the rollout policy itself
     tok_mean = lambda x: (x * m).sum() / jnp.maximum(m.sum(), 1.0)
     seq_kl = ((k3_kl(logp, ref_logp) * m).sum(1) / jnp.maximum(m.sum(1), 1.0)) if cfg.loss.beta else jnp.zeros(
         tokens_RT.shape[0])
     metrics = {
-        "loss": loss[-1], "grad_norm": grad_norm[-1], "clip_fraction": clip_frac.mean(),
+        "loss": loss, "grad_norm": grad_norm, "clip_fraction": clip_frac,
         "kl": seq_kl.mean(), "entropy": tok_mean(ent), "completion_length": lengths_R.mean(),
-        "zero_variance_groups": zero_var_B.sum(), "completion_tokens": m.sum(),
+        "zero_variance_groups": ro.zero_variance_B.sum(), "completion_tokens": m.sum(),
     }
     for key in ("total", "format", "localization", "classification"):
-        metrics[f"reward/{key}"] = rewards[key].mean()
-        metrics.update(_per_task(rewards[key], task_R, f"reward_{key}"))
-    metrics.update(_per_task(seq_kl, task_R, "kl"))
-    metrics.update(_per_task(lengths_R.astype(jnp.float32), task_R, "completion_length"))
+        metrics[f"reward/{key}"] = ro.rewards[key].mean()
+        metrics.update(_per_task(ro.rewards[key], ro.task_R, f"reward_{key}"))
+    metrics.update(_per_task(seq_kl, ro.task_R, "kl"))
+    metrics.update(_per_task(lengths_R.astype(jnp.float32), ro.task_R, "completion_length"))
     return state, metrics
 
 

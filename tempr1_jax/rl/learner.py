@@ -46,8 +46,9 @@ def replicate(tree, mesh: Mesh):
     """Host values -> arrays replicated over the whole mesh, on one host or many (device_put cannot reach the
     devices of other processes)."""
     sharding = NamedSharding(mesh, P())
+    # The callback returns copies: CPU devices may alias the host buffer, which must not be a view of a temporary.
     return jax.tree.map(lambda x: jax.make_array_from_callback(np.shape(x), sharding,
-                                                               lambda idx, x=np.asarray(x): x[idx]), tree)
+                                                               lambda idx, x=np.asarray(x): np.array(x[idx])), tree)
 
 
 def _batch_spec(name: str, shape: tuple[int, ...], n_batch: int) -> P:
@@ -84,7 +85,7 @@ class Learner:
     # ---- host -> device ---------------------------------------------------------------------------------------
     def device_batch(self, batch: Batch) -> tuple[Batch, VisionLayout]:
         """Global arrays from this process's rows, and the vision layout of the whole global batch."""
-        fields = {}
+        fields, host = {}, []
         for f in dataclasses.fields(batch):
             local = np.asarray(getattr(batch, f.name))
             global_shape = list(local.shape)
@@ -94,12 +95,16 @@ class Learner:
             spec = _batch_spec(f.name, tuple(global_shape), self._n_batch)
             if spec == P() and jax.process_count() > 1:
                 local = np.concatenate(list(multihost_utils.process_allgather(local)), axis=axis)
+            local = np.ascontiguousarray(local)
+            host.append(local)
             fields[f.name] = jax.make_array_from_process_local_data(NamedSharding(self.mesh, spec), local)
         grids = np.asarray(batch.video_grid_thw_B3)
         if jax.process_count() > 1:
             grids = np.asarray(multihost_utils.process_allgather(grids)).reshape(-1, 3)
         layout = vision_layout(grids, self.model_cfg.vision, num_patches=fields["pixel_values_SP"].shape[0],
                                static=True)
+        # CPU devices may alias host memory; keep the host copies alive until the next batch replaces them.
+        self._host_inputs = (host, layout)
         return Batch(**fields), replicate(layout, self.mesh)
 
     # ---- steps ------------------------------------------------------------------------------------------------

@@ -42,10 +42,11 @@ class Preemption:
         signal.signal(signal.SIGTERM, self._previous)
 
 
-def learner_config(config: ml_collections.ConfigDict, stage: str) -> LearnerConfig:
+def learner_config(config: ml_collections.ConfigDict, stage: str, steps: int | None = None) -> LearnerConfig:
     s = config[stage]
+    steps = steps or s.steps
     tok = common.build_tokenizer(config)
-    opt = OptimizerConfig(**s.optimizer.to_dict(), total_steps=s.steps * (s.get("mu", 1)))
+    opt = OptimizerConfig(**s.optimizer.to_dict(), total_steps=max(steps, 1) * s.get("mu", 1))
     g = config.grpo
     grpo = GRPOConfig(
         group_size=g.group_size, mu=g.mu,
@@ -58,12 +59,25 @@ def learner_config(config: ml_collections.ConfigDict, stage: str) -> LearnerConf
                          eval_max_new_tokens=config.eval.max_new_tokens)
 
 
-def train_dataset(config: ml_collections.ConfigDict, model_cfg, num_samples: int, dirs):
-    d = config.data
-    per_process = d.batch_size // jax.process_count()
-    if per_process * jax.process_count() != d.batch_size:
-        raise ValueError(f"config.data.batch_size {d.batch_size} must divide evenly over {jax.process_count()} "
+def batch_size(config: ml_collections.ConfigDict, stage: str) -> int:
+    """This process's rows per step: the stage's `batch_size` if set, else `config.data.batch_size`, split over
+    the processes."""
+    total = config[stage].get("batch_size") or config.data.batch_size
+    if total % jax.process_count():
+        raise ValueError(f"batch size {total} of stage {stage} must divide evenly over {jax.process_count()} "
                          "processes")
+    return total // jax.process_count()
+
+
+def epoch_steps(config: ml_collections.ConfigDict, per_process: int) -> int:
+    """Steps in one pass over this process's share of the weighted tasks (`steps = 0` in a stage's config)."""
+    sources = pipeline.task_sources(list(config.data.train_dirs))
+    n = sum(len(src) // jax.process_count() for t, src in sources.items() if config.data.task_weights.get(t, 0) > 0)
+    return max(n // per_process, 1)
+
+
+def train_dataset(config: ml_collections.ConfigDict, model_cfg, num_samples: int, dirs, per_process: int):
+    d = config.data
     pcfg = pipeline.PipelineConfig(
         batch_size=per_process, seed=config.seed, task_weights=dict(d.task_weights), num_samples=num_samples,
         shard_index=jax.process_index(), shard_count=jax.process_count(),
@@ -77,12 +91,13 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     workdir = os.path.join(config.workdir, stage)
     mesh = common.build_mesh(config)
     model = common.build_model(config, mesh)
+    per_step = batch_size(config, stage)
+    steps = s.steps or epoch_steps(config, per_step)
     tables = common.token_tables(common.build_tokenizer(config), model.cfg.text.vocab_size)
-    learner = Learner(model, mesh, learner_config(config, stage), tables)
+    learner = Learner(model, mesh, learner_config(config, stage, steps), tables)
     del model
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.max_to_keep)
-    per_step = jax.process_count() and config.data.batch_size // jax.process_count()
-    it = iter(train_dataset(config, learner.model_cfg, s.steps * per_step, config.data.train_dirs))
+    it = iter(train_dataset(config, learner.model_cfg, steps * per_step, config.data.train_dirs, per_step))
     mu = s.get("mu", 1)
     if ckpt.latest_step() is not None:
         data_state, _ = ckpt.restore(learner)
@@ -96,8 +111,8 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     done = int(learner.state.step) // mu
     # steps_per_run > 0 stops (with a checkpoint) after that many steps, for jobs under a wall-clock limit; the
     # next run resumes.
-    stop_at = min(s.steps, done + s.steps_per_run) if s.get("steps_per_run", 0) else s.steps
-    writer = MetricsWriter(workdir, stage, s.steps, done)
+    stop_at = min(steps, done + s.steps_per_run) if s.get("steps_per_run", 0) else steps
+    writer = MetricsWriter(workdir, stage, steps, done)
     preemption = Preemption()
     step_fn = learner.grpo if stage == "grpo" else learner.sft
     last = {}

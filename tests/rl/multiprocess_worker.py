@@ -1,4 +1,4 @@
-"""One process of the multi-process test: its share of a 4-prompt batch, one GRPO and one SFT step; prints metrics.
+"""One process of the multi-process test: its share of a 4-prompt batch, one SFT and one GRPO step; prints metrics.
 
     python multiprocess_worker.py PROCESS_ID NUM_PROCESSES PORT LOCAL_DEVICES TOKENIZER_DIR
 """
@@ -44,6 +44,6 @@ cfg = LearnerConfig(optimizer=OptimizerConfig(learning_rate=1e-2, eps=1.0),
 learner = Learner(init_model(CFG, mesh, seed=4), mesh, cfg,
                   token_tables(load_tokenizer(os.path.join(tok_dir, "tokenizer.json")), CFG.text.vocab_size))
 out = {"devices": jax.device_count()}
-out.update({f"grpo/{k}": float(v) for k, v in learner.grpo(local).items() if "/" not in k})
 out.update({f"sft/{k}": float(v) for k, v in learner.sft(local).items() if "/" not in k})
+out.update({f"grpo/{k}": float(v) for k, v in learner.grpo(local).items() if "/" not in k or "reward/" in k})
 print("METRICS " + json.dumps(out), flush=True)

@@ -1,0 +1,29 @@
+"""The paper configs carry TempR1's recipe and build a learner configuration without error."""
+import importlib.util
+import os
+
+import pytest
+
+from tempr1_jax.stages.train import learner_config
+from tiny_run import ROOT
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "experiments/configs", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+@pytest.mark.parametrize("name,preset", [("tempr1_7b", "qwen2_5_vl_7b"), ("tempr1_3b", "qwen2_5_vl_3b")])
+def test_paper_recipe(name, preset):
+    c = _load(name)
+    assert c.model.preset == preset and c.stages == ("grpo",)
+    assert (c.grpo.group_size, c.grpo.optimizer.learning_rate, c.grpo.loss.beta, c.grpo.sampling.temperature) == \
+        (8, 1e-6, 0.04, 1.0)
+    assert (c.video.fps, c.video.max_frames, c.video.max_visual_tokens) == (2.0, 448, 3584)
+    assert c.grpo.steps == 0  # one epoch over the mix
+    assert sorted(c.data.task_weights) == ["dtg", "gvqa", "tal", "tg", "vhd"]
+    lc = learner_config(c, "grpo", steps=7500)
+    assert lc.grpo.group_size == 8 and lc.optimizer.total_steps == 7500 and lc.grpo.sampling.eos_ids == (151645,
+                                                                                                         151643)
