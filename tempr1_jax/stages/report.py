@@ -79,7 +79,8 @@ def plot_timelines(workdir: str, names, path: str, per_task: int = 1):
         lanes = [("ground truth", r["gt"], "tab:green")] + [
             (n, preds[n][r["uid"]]["pred"], colors[i % len(colors)]) for i, n in enumerate(names)]
         for y, (label, ivs, c) in enumerate(reversed(lanes)):
-            ax.broken_barh([(s, max(e - s, 0.05)) for s, e in ivs], (y + 0.15, 0.7), color=c)
+            ax.broken_barh([(s, max(e - s, 0.05)) for s, e in ivs], (y + 0.15, 0.7), color=c, alpha=0.75,
+                           edgecolor="black", linewidth=0.8)  # edges keep overlapping intervals apart
         ax.set_yticks(np.arange(len(lanes)) + 0.5, [label for label, _, _ in reversed(lanes)])
         ax.set_xlim(0, r["duration"])
         ax.set_title(f"{r['task']} · {r['uid']}", fontsize=9, loc="left")

@@ -1,0 +1,35 @@
+"""The demo's pipeline in miniature (synthetic corpus -> cold start -> GRPO) raises the training reward.
+
+GRPO's rollouts after a short cold start earn far more reward than the same GRPO steps from random weights, whose
+completions are never well formed. (That GRPO then raises held-out localization on every task is what the demo
+itself shows, at a size that does not fit a test.)
+"""
+import json
+import os
+
+import numpy as np
+
+from tempr1_jax.stages import run
+from tiny_run import tiny_config
+
+
+def _rewards(workdir):
+    with open(os.path.join(workdir, "grpo", "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    return [r["reward/total"] for r in rows], [r["reward/format"] for r in rows]
+
+
+def test_cold_start_then_grpo_raises_the_training_reward(prepared, tmp_path):
+    scratch = tiny_config(prepared, str(tmp_path / "scratch"), stages=("grpo",))
+    scratch.grpo.init_from = ""
+    run(scratch)
+
+    trained = tiny_config(prepared, str(tmp_path / "trained"))
+    trained.sft.steps, trained.sft.checkpoint_every = 60, 60
+    trained.sft.optimizer.learning_rate, trained.sft.optimizer.warmup_steps = 3e-3, 5
+    trained.grpo.sampling.max_new_tokens = 48  # room for a whole answer
+    scratch_total, scratch_format = _rewards(scratch.workdir)
+    run(trained)
+    total, fmt = _rewards(trained.workdir)
+    assert max(scratch_format) == 0.0 and max(scratch_total) == 0.0
+    assert np.mean(fmt) >= 0.5 and np.mean(total) > 0.5
