@@ -48,11 +48,12 @@ def main():
     g = args.side // 14
     grid = np.array([[args.frames // 2, g, g]] * args.batch)
     n_vis = int(grid[0].prod()) // 4
-    ids = np.concatenate([rng.integers(0, 1000, (args.batch, args.text // 2)),
+    vocab = cfg.text.vocab_size  # text ids clear of the special ids, which small vocabularies keep at 0..6
+    ids = np.concatenate([rng.integers(8, vocab, (args.batch, args.text // 2)),
                           np.full((args.batch, 1), cfg.vision_start_token_id),
                           np.full((args.batch, n_vis), cfg.video_token_id),
                           np.full((args.batch, 1), cfg.vision_end_token_id),
-                          rng.integers(0, 1000, (args.batch, args.text // 2))], axis=1)
+                          rng.integers(8, vocab, (args.batch, args.text // 2))], axis=1)
     inputs = dict(input_ids=ids, attention_mask=np.ones_like(ids),
                   pixel_values_videos=rng.standard_normal((int(grid.prod(1).sum()), cfg.vision.patch_dim),
                                                           dtype=np.float32),

@@ -74,10 +74,10 @@ def get_config() -> ml_collections.ConfigDict:
         learning_rate=2e-3, warmup_steps=40, schedule="cosine", weight_decay=0.0, b1=0.9, b2=0.98, max_grad_norm=1.0))
 
     c.grpo = ml_collections.ConfigDict()
-    c.grpo.steps = 60
+    c.grpo.steps = 120
     c.grpo.batch_size = 8  # prompts per step; x group_size completions
     c.grpo.init_from = "sft"
-    c.grpo.checkpoint_every = 20
+    c.grpo.checkpoint_every = 40
     c.grpo.steps_per_run = 0
     c.grpo.group_size = 8
     c.grpo.mu = 1
@@ -89,7 +89,7 @@ def get_config() -> ml_collections.ConfigDict:
         format_weight=1.0, localization_weight=1.0, classification_weight=1.0, think_required=False,
         tg_variant="iou", tal_matching="dp", tal_count=True, sigma=1.0))
     c.grpo.optimizer = ml_collections.ConfigDict(dict(
-        learning_rate=2e-4, warmup_steps=0, schedule="constant", weight_decay=0.0, b1=0.9, b2=0.98,
+        learning_rate=1e-4, warmup_steps=0, schedule="constant", weight_decay=0.0, b1=0.9, b2=0.98,
         max_grad_norm=1.0))
 
     c.eval = ml_collections.ConfigDict()
