@@ -15,8 +15,9 @@ from tempr1_jax.sampling.sampler import SamplingConfig, generate
 
 def answer(model: Qwen25VL, tokenizer: Tokenizer, prompts: Sequence[EncodedPrompt],
            cfg: SamplingConfig | None = None, rng: jax.Array | None = None) -> list[str]:
-    cfg = cfg or SamplingConfig()
-    cfg = dataclasses.replace(cfg, eos_ids=cfg.eos_ids or (tokenizer.eos_id,), pad_id=tokenizer.pad_id)
+    # The tokenizer decides where an answer ends (SamplingConfig's defaults are Qwen's ids).
+    cfg = dataclasses.replace(cfg or SamplingConfig(), eos_ids=(tokenizer.eos_id, tokenizer.pad_id),
+                              pad_id=tokenizer.pad_id)
     inputs = model.prepare_inputs(**collate(prompts, tokenizer.pad_id))
     out = generate(model, inputs, cfg, rng)
     tokens, lengths = np.asarray(out.tokens_BT), np.asarray(out.lengths_B)
