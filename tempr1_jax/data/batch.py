@@ -97,6 +97,24 @@ def _fit(sizes: Sequence[int], n: int, what: str) -> int:
     return sizes[i]
 
 
+def pad_batch(batch: Batch, text: int, patches: int, pad_id: int) -> Batch:
+    """`batch` with its prompts left-padded to `text` columns and its patch axis zero-padded to `patches` rows:
+    the same samples in a larger bucket (on several hosts every process must reach the largest local shape)."""
+    B, L = batch.input_ids_BL.shape
+    S = batch.pixel_values_SP.shape[0]
+    if text < L or patches < S:
+        raise ValueError(f"cannot pad a batch of {L} text columns and {S} patch rows down to {text} and {patches}")
+    d = text - L
+    left = lambda x, value: np.concatenate([np.full(x.shape[:-1] + (d,), value, x.dtype), x], axis=-1)
+    return dataclasses.replace(
+        batch, input_ids_BL=left(batch.input_ids_BL, pad_id),
+        attention_mask_BL=left(batch.attention_mask_BL, False), positions_3BL=left(batch.positions_3BL, 1),
+        rope_deltas_B=batch.rope_deltas_B - d,  # decode step k sits at L + k + delta, and L grew by d
+        pixel_values_SP=np.concatenate([batch.pixel_values_SP, np.zeros((patches - S,) + batch.pixel_values_SP.shape[1:],
+                                                                        batch.pixel_values_SP.dtype)]),
+        pixel_segment_ids_S=np.concatenate([batch.pixel_segment_ids_S, np.full((patches - S,), -1, np.int32)]))
+
+
 def collate(features: Sequence[Features], buckets: Buckets, pad_id: int, rope) -> Batch:
     """Pads features to their buckets and computes positions with `rope`, called as `rope_index.get_rope_index`:
     `rope(input_ids_BL, attention_mask_BL, image_grid_thw=None, video_grid_thw_B3, second_per_grid_ts_B)`."""

@@ -19,8 +19,14 @@ from tempr1_jax.models.layers import Linear, RMSNorm, SwiGLU, apply_rope, masked
 
 @struct.dataclass
 class VisionLayout:
-    """Host-computed index tables for one vision call; S = patches (padded), N = segments, W = segment width."""
+    """Host-computed index tables for one vision call; S = patches (padded), N = segments, W = segment width.
 
+    The tower first gathers `pixel_values` by `patch_order_S`, so that the videos' patches are packed in grid order
+    and padding follows; every other table indexes that packed order. Packing matters on several hosts, where each
+    process pads its own share of the patch axis and the global array has padding between the processes' videos.
+    """
+
+    patch_order_S: jax.Array  # int32 pixel_values row of each packed patch
     rope_pos_S2: jax.Array  # int32 (row, col) patch coordinates for the 2-D rotary embedding
     window_table_NW: jax.Array  # int32 patch index per window slot
     window_valid_NW: jax.Array  # bool: slot holds a patch
@@ -59,10 +65,11 @@ def _segment_tables(keys_S: np.ndarray, num_patches: int, static: bool, width: i
 
 
 def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | None = None,
-                  static: bool = False) -> VisionLayout:
+                  static: bool = False, starts: np.ndarray | None = None) -> VisionLayout:
     """Index tables for the patches of `grid_thw` (rows of (t, h, w), in `pixel_values` order).
 
     `num_patches` pads to a bucketed patch count; `static` also rounds the table shapes (see `_segment_tables`).
+    `starts` gives the `pixel_values` row where each grid's patches begin (default: packed one after another).
     """
     grid_thw = np.asarray(grid_thw, np.int64).reshape(-1, 3)
     m, ws = cfg.spatial_merge_size, cfg.window_merged
@@ -89,7 +96,26 @@ def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | No
     rope_pos[:total] = np.concatenate(pos)
     wt, wv, wi = _segment_tables(np.concatenate(win_keys), num_patches, static, ws * ws * cfg.merge_unit)
     ft, fv, fi = _segment_tables(np.concatenate(full_keys), num_patches, static)
-    return VisionLayout(rope_pos, wt, wv, wi, ft, fv, fi)
+    return VisionLayout(_patch_order(grid_thw, num_patches, starts), rope_pos, wt, wv, wi, ft, fv, fi)
+
+
+def _patch_order(grid_thw: np.ndarray, num_patches: int, starts: np.ndarray | None) -> np.ndarray:
+    """A permutation of the patch rows: each grid's rows from its start, in grid order, then the unused rows."""
+    sizes = np.prod(grid_thw, axis=1)
+    if starts is None:
+        return np.arange(num_patches, dtype=np.int32)
+    starts = np.asarray(starts, np.int64).reshape(-1)
+    if len(starts) != len(sizes):
+        raise ValueError(f"starts has {len(starts)} entries for {len(sizes)} grids")
+    used = np.zeros((num_patches,), bool)
+    rows = []
+    for start, size in zip(starts, sizes):
+        if start < 0 or start + size > num_patches or used[start:start + size].any():
+            raise ValueError(f"patches [{start}, {start + size}) of a grid overlap another grid's or leave the "
+                             f"{num_patches} rows of pixel_values")
+        used[start:start + size] = True
+        rows.append(np.arange(start, start + size))
+    return np.concatenate(rows + [np.flatnonzero(~used)]).astype(np.int32)
 
 
 class VisionAttention(nnx.Module):
@@ -164,8 +190,9 @@ class VisionTower(nnx.Module):
         return jnp.cos(emb), jnp.sin(emb)
 
     def __call__(self, pixel_values_SP: jax.Array, layout: VisionLayout) -> jax.Array:
-        """[S, C*T*P*P] patch rows -> [S / 4, out_hidden] merged tokens, in `pixel_values` order."""
-        x_SD = jnp.dot(pixel_values_SP.astype(self.dtype), self.patch_embed[...].astype(self.dtype))
+        """[S, C*T*P*P] patch rows -> [S / 4, out_hidden] merged tokens, packed in grid order."""
+        x_SD = jnp.dot(pixel_values_SP[layout.patch_order_S].astype(self.dtype),
+                       self.patch_embed[...].astype(self.dtype))
         cos, sin = self.rotary(layout.rope_pos_S2)
         windows = (layout.window_table_NW, layout.window_valid_NW, layout.window_inverse_S)
         full = (layout.full_table_NW, layout.full_valid_NW, layout.full_inverse_S)

@@ -20,7 +20,7 @@ from flax import nnx
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from tempr1_jax.data.batch import Batch
+from tempr1_jax.data.batch import Batch, pad_batch
 from tempr1_jax.models.factory import mesh_context
 from tempr1_jax.models.qwen25vl import Qwen25VL
 from tempr1_jax.models.vision import VisionLayout, vision_layout
@@ -46,9 +46,8 @@ def replicate(tree, mesh: Mesh):
     """Host values -> arrays replicated over the whole mesh, on one host or many (device_put cannot reach the
     devices of other processes)."""
     sharding = NamedSharding(mesh, P())
-    # The callback returns copies: CPU devices may alias the host buffer, which must not be a view of a temporary.
     return jax.tree.map(lambda x: jax.make_array_from_callback(np.shape(x), sharding,
-                                                               lambda idx, x=np.asarray(x): np.array(x[idx])), tree)
+                                                               lambda idx, x=np.asarray(x): x[idx]), tree)
 
 
 def _batch_spec(name: str, shape: tuple[int, ...], n_batch: int) -> P:
@@ -84,27 +83,37 @@ class Learner:
 
     # ---- host -> device ---------------------------------------------------------------------------------------
     def device_batch(self, batch: Batch) -> tuple[Batch, VisionLayout]:
-        """Global arrays from this process's rows, and the vision layout of the whole global batch."""
-        fields, host = {}, []
+        """Global arrays from this process's rows, and the vision layout of the whole global batch.
+
+        On several hosts each process pads its rows to its own buckets; here all of them move up to the largest
+        text and patch bucket of any process, and the layout learns where each process's patches begin.
+        """
+        n_proc = jax.process_count()
+        S_local = batch.pixel_values_SP.shape[0]
+        grids = np.asarray(batch.video_grid_thw_B3)
+        starts = None
+        if n_proc > 1:
+            shapes = np.asarray(multihost_utils.process_allgather(
+                np.array([batch.input_ids_BL.shape[1], S_local], np.int64))).reshape(n_proc, 2)
+            L, S_local = (int(v) for v in shapes.max(axis=0))
+            batch = pad_batch(batch, L, S_local, self.model_cfg.pad_token_id)
+            grids = np.asarray(multihost_utils.process_allgather(grids)).reshape(n_proc, -1, 3)
+            sizes = np.prod(grids, axis=2)
+            starts = (np.arange(n_proc)[:, None] * S_local + np.cumsum(sizes, axis=1) - sizes).reshape(-1)
+            grids = grids.reshape(-1, 3)
+        fields = {}
         for f in dataclasses.fields(batch):
             local = np.asarray(getattr(batch, f.name))
             global_shape = list(local.shape)
             axis = 1 if f.name.endswith("_3BL") else 0
             if local.ndim > axis:
-                global_shape[axis] *= jax.process_count()
+                global_shape[axis] *= n_proc
             spec = _batch_spec(f.name, tuple(global_shape), self._n_batch)
-            if spec == P() and jax.process_count() > 1:
+            if spec == P() and n_proc > 1:
                 local = np.concatenate(list(multihost_utils.process_allgather(local)), axis=axis)
-            local = np.ascontiguousarray(local)
-            host.append(local)
             fields[f.name] = jax.make_array_from_process_local_data(NamedSharding(self.mesh, spec), local)
-        grids = np.asarray(batch.video_grid_thw_B3)
-        if jax.process_count() > 1:
-            grids = np.asarray(multihost_utils.process_allgather(grids)).reshape(-1, 3)
-        layout = vision_layout(grids, self.model_cfg.vision, num_patches=fields["pixel_values_SP"].shape[0],
-                               static=True)
-        # CPU devices may alias host memory; keep the host copies alive until the next batch replaces them.
-        self._host_inputs = (host, layout)
+        layout = vision_layout(grids, self.model_cfg.vision, num_patches=S_local * n_proc, static=True,
+                               starts=starts)
         return Batch(**fields), replicate(layout, self.mesh)
 
     # ---- steps ------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from tempr1_jax.data import builder, pipeline, prompts, synthetic
 from tempr1_jax.data.annotations import MAX_INTERVALS, TASKS
-from tempr1_jax.data.batch import Buckets, Features, collate
+from tempr1_jax.data.batch import Buckets, Features, collate, pad_batch
 from tempr1_jax.models.config import qwen2_5_vl_7b
 from tempr1_jax.processing import rope_index, vision
 from tempr1_jax.processing.tokenizer import load_tokenizer
@@ -169,7 +169,30 @@ def test_reference_answers_and_prompt_examples_follow_the_rewards_grammar(source
             assert "<think>" not in text
 
 
+def _video_features(n_text: int, grid_t: int, seed: int) -> Features:
+    rng = np.random.default_rng(seed)
+    ids = [MODEL.vision_start_token_id] + [MODEL.video_token_id] * (grid_t * 4) + [MODEL.vision_end_token_id]
+    return Features(input_ids=np.asarray(list(rng.integers(8, 1000, n_text)) + ids, np.int32),
+                    pixel_values_SP=rng.standard_normal((grid_t * 16, 1176)).astype(np.float32),
+                    video_grid_thw=np.array([grid_t, 4, 4]), second_per_grid_t=2.0,
+                    answer_ids=np.ones(3, np.int32), intervals_N2=np.array([[1.0, 2.0]], np.float32), duration=5.0,
+                    task=0, answer=-1, source_index=seed)
+
+
+def test_padding_to_a_larger_bucket_equals_collating_into_it():
+    """What a host does whose rows fit smaller buckets than another host's (`Learner.device_batch`)."""
+    features = [_video_features(5, 2, 0), _video_features(9, 1, 1)]
+    rope = pipeline.rope_for(MODEL)
+    small = collate(features, Buckets(text=(32, 64), patches=(32, 64), answer=8), 7, rope)
+    large = collate(features, Buckets(text=(64,), patches=(64,), answer=8), 7, rope)
+    assert small.input_ids_BL.shape[1] == 32 and len(small.pixel_values_SP) == 64
+    _same(pad_batch(small, 64, 128, pad_id=7), large)
+    with pytest.raises(ValueError, match="cannot pad a batch of 32 text columns and 64 patch rows down"):
+        pad_batch(small, 16, 128, pad_id=7)
+
+
 def test_oversized_inputs_name_the_bucket():
+
     f = Features(input_ids=np.ones(300, np.int32), pixel_values_SP=np.zeros((16, 1176), np.float32),
                  video_grid_thw=np.array([1, 4, 4]), second_per_grid_t=1.0, answer_ids=np.ones(3, np.int32),
                  intervals_N2=np.zeros((1, 2), np.float32), duration=5.0, task=0, answer=-1, source_index=0)

@@ -34,8 +34,11 @@ from tempr1_jax.stages.common import token_tables  # noqa: E402
 
 rows = features(4)
 per = len(rows) // n
-local = collate(rows[pid * per:(pid + 1) * per], Buckets(text=(64,), patches=(64,), answer=16), CFG.pad_token_id,
-                rope_for(CFG))
+# The second process fits its rows into smaller buckets than the first, as hosts do whose videos are shorter; the
+# learner must bring both up to the same global shapes.
+buckets = Buckets(text=(32, 64), patches=(48, 64), answer=16) if pid == 1 else \
+    Buckets(text=(64,), patches=(64,), answer=16)
+local = collate(rows[pid * per:(pid + 1) * per], buckets, CFG.pad_token_id, rope_for(CFG))
 mesh = make_mesh((1, -1, 1))
 cfg = LearnerConfig(optimizer=OptimizerConfig(learning_rate=1e-2, eps=1.0),
                     grpo=GRPOConfig(group_size=2, sampling=SamplingConfig(max_new_tokens=6, temperature=1.0,
