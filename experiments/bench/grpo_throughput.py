@@ -43,6 +43,7 @@ def main():
     from tempr1_jax.models.factory import mesh_context
     from tempr1_jax.processing.tokenizer import load_tokenizer
     from tempr1_jax.rl import grpo
+    from tempr1_jax.rl.global_batch import global_batch
     from tempr1_jax.rl.learner import Learner, LearnerConfig
     from tempr1_jax.rl.state import OptimizerConfig
     from tempr1_jax.sampling import SamplingConfig
@@ -80,7 +81,7 @@ def main():
     L = len(feats[0].input_ids)
     batch = collate(feats, Buckets(text=(L,), patches=(int(grid.prod()),), answer=8), cfg.pad_token_id,
                     rope_for(cfg))
-    dev, layout = learner.device_batch(batch)
+    dev, layout = global_batch(batch, learner.mesh, learner.model_cfg)
     kw = dict(graphdef=learner.graphdef, cfg=gcfg)
     rollout = jax.jit(functools.partial(grpo.rollout, **kw))
     score = jax.jit(functools.partial(grpo.score, cfg=gcfg))

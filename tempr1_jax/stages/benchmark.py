@@ -39,12 +39,8 @@ from tempr1_jax.data.records import RecordSource
 from tempr1_jax.eval import evaluate
 from tempr1_jax.processing.tokenizer import Tokenizer
 from tempr1_jax.rewards.config import RewardConfig
-from tempr1_jax.rl.grpo import GRPOConfig
-from tempr1_jax.rl.learner import Learner, LearnerConfig
-from tempr1_jax.rl.losses import LossConfig
-from tempr1_jax.sampling import SamplingConfig
+from tempr1_jax.rl.policy import Policy
 from tempr1_jax.stages import common, register_stage
-from tempr1_jax.stages.common import token_tables
 from tempr1_jax.train.checkpoint import Checkpointer
 
 # The device parser yields float32 seconds; the grammar allows 6 decimals, so rounding there restores the written value.
@@ -204,22 +200,14 @@ class AnswerLog:
                 os.fsync(f.fileno())
 
 
-def load_policy(config: ml_collections.ConfigDict) -> tuple[Learner, Tokenizer, dict[str, Any]]:
+def load_policy(config: ml_collections.ConfigDict) -> tuple[Policy, Tokenizer, dict[str, Any]]:
     """The policy to evaluate: `config.model`'s weights (a Hugging Face folder, or the preset's random init), replaced
     by the latest Orbax checkpoint of `config.benchmark.checkpoint` if set (a stage name under the workdir, or a
     checkpoints folder). Returns it with a description of the weights."""
     b = config.benchmark
     mesh = common.build_mesh(config)
-    model = common.build_model(config, mesh)
     tokenizer = common.build_tokenizer(config)
-    # Greedy answers only: no reference copy (beta 0), and the learner's optimizer state is never stepped.
-    sampling = SamplingConfig(max_new_tokens=b.max_new_tokens, eos_ids=(tokenizer.eos_id, tokenizer.pad_id),
-                              pad_id=tokenizer.pad_id)
-    cfg = LearnerConfig(grpo=GRPOConfig(loss=dataclasses.replace(LossConfig(), beta=0.0), sampling=sampling,
-                                        rewards=RewardConfig()),
-                        seed=config.seed, eval_max_new_tokens=b.max_new_tokens)
-    learner = Learner(model, mesh, cfg, token_tables(tokenizer, model.cfg.text.vocab_size))
-    del model
+    policy = common.build_policy(common.build_model(config, mesh), mesh, tokenizer, b.max_new_tokens, RewardConfig())
     weights = {"model": config.model.checkpoint or f"preset {config.model.preset} (random init, seed {config.seed})",
                "dtype": config.model.dtype}
     if b.checkpoint:
@@ -229,9 +217,11 @@ def load_policy(config: ml_collections.ConfigDict) -> tuple[Learner, Tokenizer, 
         ckpt = Checkpointer(src)
         if ckpt.latest_step() is None:
             raise FileNotFoundError(f"config.benchmark.checkpoint = {b.checkpoint!r}: {src} holds no checkpoint")
-        weights.update(orbax=os.path.abspath(src), step=ckpt.restore_params(learner))
+        params, step = ckpt.read_params(policy.params)
+        policy.load_params(params)
+        weights.update(orbax=os.path.abspath(src), step=step)
         ckpt.close()
-    return learner, tokenizer, weights
+    return policy, tokenizer, weights
 
 
 def weights_name(config: ml_collections.ConfigDict) -> str:
@@ -253,7 +243,7 @@ def host_batch(encoded, rows: range, batch_size: int, buckets: Buckets, pad_id: 
 
 
 def answers_of(out: dict[str, np.ndarray], samples: list[Sample], rows: range, tokenizer: Tokenizer) -> list[Answer]:
-    """`Learner.evaluate`'s outputs for the whole batch -> the answers of its real (not padding) rows."""
+    """`Policy.evaluate`'s outputs for the whole batch -> the answers of its real (not padding) rows."""
     answers = []
     for b, j in enumerate(rows):
         ok, n = bool(out["well_formed"][b]), int(out["count"][b])
@@ -264,7 +254,7 @@ def answers_of(out: dict[str, np.ndarray], samples: list[Sample], rows: range, t
     return answers
 
 
-def run_one(config: ml_collections.ConfigDict, name: str, learner: Learner, tokenizer: Tokenizer,
+def run_one(config: ml_collections.ConfigDict, name: str, policy: Policy, tokenizer: Tokenizer,
             weights: dict[str, Any]) -> dict[str, Any]:
     if name not in SPECS:
         raise KeyError(f"config.benchmark.run names {name!r}; known benchmarks: {', '.join(SPECS)}")
@@ -285,18 +275,18 @@ def run_one(config: ml_collections.ConfigDict, name: str, learner: Learner, toke
     log = AnswerLog(outdir, {"benchmark": name, "split": os.path.abspath(bench.split), **weights,
                              "max_new_tokens": b.max_new_tokens, "think": b.think,
                              "tokenizer": config.tokenizer or "qwen2"})
-    encoded = grain.MapDataset.source(source).map(pipeline.EncodeSample(learner.model_cfg, tokenizer, b.think))
+    encoded = grain.MapDataset.source(source).map(pipeline.EncodeSample(policy.model_cfg, tokenizer, b.think))
     buckets = Buckets(text=tuple(b.buckets.text), patches=tuple(b.buckets.patches), answer=b.buckets.answer)
     batches = [range(i, min(i + b.batch_size, len(samples))) for i in range(0, len(samples), b.batch_size)]
     todo = [rows for rows in batches if any(samples[j].uid not in log.done for j in rows)]
     # Host threads read, patchify and collate the next batches while the devices decode this one.
     inputs = grain.MapDataset.source(todo).map(functools.partial(
         host_batch, encoded, batch_size=b.batch_size, buckets=buckets, pad_id=tokenizer.pad_id,
-        rope=pipeline.rope_for(learner.model_cfg))).to_iter_dataset(grain.ReadOptions(num_threads=2,
+        rope=pipeline.rope_for(policy.model_cfg))).to_iter_dataset(grain.ReadOptions(num_threads=2,
                                                                                       prefetch_buffer_size=2))
     for rows, batch in tqdm(zip(todo, inputs), desc=f"{name} ({len(samples)} samples)", unit="batch",
                             total=len(batches), initial=len(batches) - len(todo), disable=jax.process_index() != 0):
-        log.append(answers_of(learner.evaluate(batch), samples, rows, tokenizer))
+        log.append(answers_of(policy.evaluate(batch), samples, rows, tokenizer))
     answers = [log.done[s.uid] for s in samples]
     path = os.path.join(outdir, spec.file)
     metrics = {"benchmark": name, **weights, "samples": len(samples),
@@ -312,8 +302,8 @@ def run_one(config: ml_collections.ConfigDict, name: str, learner: Learner, toke
 
 @register_stage("benchmark")
 def run_benchmark(config: ml_collections.ConfigDict) -> dict:
-    learner, tokenizer, weights = load_policy(config)
-    results = {name: run_one(config, name, learner, tokenizer, weights) for name in config.benchmark.run}
+    policy, tokenizer, weights = load_policy(config)
+    results = {name: run_one(config, name, policy, tokenizer, weights) for name in config.benchmark.run}
     for name, m in results.items():
         scores = "; ".join(f"{k} {v:.2f}" for s in m.get("scores", {}).values() for k, v in s.items()
                            if k in ("mIoU", "VHD-mIoU", "Acc@QA", "GVQA-mIoU", "mAP", "mF1"))

@@ -1,4 +1,5 @@
-"""Pieces every stage builds from its config: the mesh, the model, the tokenizer and the video sampling."""
+"""Pieces every stage builds from its config: the mesh, the model, the tokenizer, the video sampling and the policy
+to evaluate."""
 from __future__ import annotations
 
 import jax
@@ -8,8 +9,11 @@ import ml_collections
 from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset
 from tempr1_jax.processing.tokenizer import Tokenizer, load_tokenizer
 from tempr1_jax.processing.vision import VideoSampling
+from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.rewards.parser import TokenTables, build_token_tables
 from tempr1_jax.rewards.vocab import Vocab, vocab_from_tokenizer
+from tempr1_jax.rl.policy import Policy
+from tempr1_jax.sampling import SamplingConfig
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -49,3 +53,11 @@ def token_tables(tokenizer: Tokenizer, vocab_size: int) -> TokenTables:
 
 def build_sampling(config: ml_collections.ConfigDict) -> VideoSampling:
     return VideoSampling(**config.video.to_dict())
+
+
+def build_policy(model: Qwen25VL, mesh: jax.sharding.Mesh, tokenizer: Tokenizer, max_new_tokens: int,
+                 rewards: RewardConfig) -> Policy:
+    """Greedy answers of up to `max_new_tokens`, ending at the tokenizer's own end tokens."""
+    sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0,
+                              eos_ids=(tokenizer.eos_id, tokenizer.pad_id), pad_id=tokenizer.pad_id)
+    return Policy(model, mesh, token_tables(tokenizer, model.cfg.text.vocab_size), sampling, rewards)

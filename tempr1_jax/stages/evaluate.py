@@ -19,9 +19,8 @@ from tqdm import tqdm
 from tempr1_jax.data import pipeline, records
 from tempr1_jax.data.batch import Buckets, collate
 from tempr1_jax.rewards.tasks import TASKS
-from tempr1_jax.rl.learner import Learner
+from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.stages import common, register_stage
-from tempr1_jax.stages.train import learner_config
 from tempr1_jax.train.checkpoint import Checkpointer
 
 F1_THRESHOLDS = (0.1, 0.3, 0.5, 0.7)
@@ -79,17 +78,17 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, name: str) -> dict:
     mesh = common.build_mesh(config)
     model = common.build_model(config, mesh)
     tokenizer = common.build_tokenizer(config)
-    tables = common.token_tables(tokenizer, model.cfg.text.vocab_size)
-    learner = Learner(model, mesh, learner_config(config, "sft"), tables)
+    policy = common.build_policy(model, mesh, tokenizer, config.eval.max_new_tokens,
+                                 RewardConfig(**config.grpo.rewards.to_dict()))
     if name != "init":
         src = os.path.join(config.workdir, name, "checkpoints")
         if not os.path.isdir(src):
             raise FileNotFoundError(f"config.eval.checkpoints names {name!r}, but {src} does not exist")
-        Checkpointer(src).restore_params(learner)
+        policy.load_params(Checkpointer(src).read_params(policy.params)[0])
     source, ds = eval_batches(config, model.cfg, tokenizer)
     rows = []
     for batch in tqdm(ds, desc=f"eval {name}", unit="batch", disable=jax.process_index() != 0):
-        out = learner.evaluate(batch)
+        out = policy.evaluate(batch)
         for b in range(len(batch.task_B)):
             sample = source.samples[int(batch.source_index_B[b])]
             n = int(out["count"][b])

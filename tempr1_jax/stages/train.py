@@ -55,8 +55,7 @@ def learner_config(config: ml_collections.ConfigDict, stage: str, steps: int | N
         rewards=RewardConfig(**g.rewards.to_dict()),
         logprob_chunk=config.model.logprob_chunk,
     )
-    return LearnerConfig(optimizer=opt, grpo=grpo, freeze_vision=config.model.freeze_vision, seed=config.seed,
-                         eval_max_new_tokens=config.eval.max_new_tokens)
+    return LearnerConfig(optimizer=opt, grpo=grpo, freeze_vision=config.model.freeze_vision, seed=config.seed)
 
 
 def batch_size(config: ml_collections.ConfigDict, stage: str) -> int:
@@ -107,7 +106,8 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
         if not os.path.isdir(src):
             raise FileNotFoundError(f"config.{stage}.init_from = {s.init_from!r}, but {src} does not exist: "
                                     f"run the {s.init_from} stage first")
-        Checkpointer(src).restore_params(learner)
+        params, _ = Checkpointer(src).read_params(learner.model_state())
+        learner.load_params(params, reset_reference=True)  # the starting policy is the new stage's reference
     done = int(learner.state.step) // mu
     # steps_per_run > 0 stops (with a checkpoint) after that many steps, for jobs under a wall-clock limit; the
     # next run resumes.

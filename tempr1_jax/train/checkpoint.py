@@ -33,7 +33,7 @@ class Checkpointer:
         s = learner.state
         train = {"opt_state": s.opt_state, "ref": s.ref, "step": s.step, "rng": jax.random.key_data(s.rng)}
         self.manager.save(int(s.step), args=ocp.args.Composite(
-            params=ocp.args.StandardSave(nnx.merge_state(s.params, s.frozen)),
+            params=ocp.args.StandardSave(learner.model_state()),
             train=ocp.args.StandardSave(train),
             data=ocp.args.JsonSave(data_state or {}),
             meta=ocp.args.JsonSave(meta)), force=force)
@@ -44,7 +44,7 @@ class Checkpointer:
         s = learner.state
         train = {"opt_state": s.opt_state, "ref": s.ref, "step": s.step, "rng": jax.random.key_data(s.rng)}
         r = self.manager.restore(step, args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(_abstract(nnx.merge_state(s.params, s.frozen))),
+            params=ocp.args.StandardRestore(_abstract(learner.model_state())),
             train=ocp.args.StandardRestore(_abstract(train)),
             data=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore()))
         learner.load_params(r.params)
@@ -53,14 +53,14 @@ class Checkpointer:
                                               rng=jax.random.wrap_key_data(t["rng"]))
         return r.data, r.meta
 
-    def restore_params(self, learner: Learner, step: int | None = None) -> int:
-        """Only the model parameters (to start a new stage from this one); returns the step they come from."""
+    def read_params(self, like: nnx.State, step: int | None = None) -> tuple[nnx.State, int]:
+        """Only the model parameters (to start a new stage from this one, or to evaluate them), sharded as `like`;
+        returns them with the step they come from."""
         step = self.latest_step() if step is None else step
-        s = learner.state
-        r = self.manager.restore(step, args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(_abstract(nnx.merge_state(s.params, s.frozen)))))
-        learner.load_params(r.params, reset_reference=True)  # the starting policy is the new stage's reference
-        return step
+        if step is None:
+            raise FileNotFoundError(f"{self.directory} holds no checkpoint")
+        r = self.manager.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(_abstract(like))))
+        return r.params, step
 
     def wait(self):
         self.manager.wait_until_finished()

@@ -180,7 +180,7 @@ def _video_features(n_text: int, grid_t: int, seed: int) -> Features:
 
 
 def test_padding_to_a_larger_bucket_equals_collating_into_it():
-    """What a host does whose rows fit smaller buckets than another host's (`Learner.device_batch`)."""
+    """What a host does whose rows fit smaller buckets than another host's (`global_batch.global_batch`)."""
     features = [_video_features(5, 2, 0), _video_features(9, 1, 1)]
     rope = pipeline.rope_for(MODEL)
     small = collate(features, Buckets(text=(32, 64), patches=(32, 64), answer=8), 7, rope)

@@ -56,7 +56,7 @@ def test_cached_decode_equals_full_forward(pair, padding):
     out = generate(ours, ours.prepare_inputs(**inputs), SamplingConfig(max_new_tokens=4, eos_ids=(), pad_id=0))
     new = np.asarray(out.tokens_BT)
     # Reference: the full sequence, each row's generated tokens placed right after its last prompt token.
-    rows, masks = [], []
+    rows = []
     for b in range(2):
         real = ids[b][mask[b].astype(bool)]
         rows.append(np.concatenate([real, new[b]]))

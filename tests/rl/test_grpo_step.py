@@ -1,5 +1,4 @@
 """The compiled GRPO and SFT steps: a (data=2, tensor=4) CPU mesh gives the single-device result."""
-import dataclasses
 
 import jax
 import numpy as np

@@ -12,14 +12,17 @@ import shutil
 
 import numpy as np
 import pytest
+from flax import nnx
 
 from tempr1_jax.data.prompts import reference_answer
 from tempr1_jax.data.records import RecordSource
 from tempr1_jax.eval import evaluate
 from tempr1_jax.processing.video_io import write_video
 from tempr1_jax.rewards.grammar import parse
+from tempr1_jax.rl.learner import Learner, LearnerConfig
 from tempr1_jax.stages import benchmark as stage
 from tempr1_jax.stages import run
+from tempr1_jax.stages.common import token_tables
 from tempr1_jax.train.checkpoint import Checkpointer
 from tests.datasets.test_builders import SMALL, load
 from tests.experiments.tiny_checkpoint import write_tiny_checkpoint
@@ -193,10 +196,10 @@ def policy(prepared, checkpoint, tmp_path_factory):
 
 
 def test_resume_equals_an_uninterrupted_run(prepared, checkpoint, policy, tmp_path):
-    learner, tokenizer, weights = policy
+    pol, tokenizer, weights = policy
     only = {"charades_sta": prepared["charades_sta"]}  # 10 queries: two batches of 8
     config = _config(tmp_path / "full", only, checkpoint, ["charades_sta"])
-    full = stage.run_one(config, "charades_sta", learner, tokenizer, weights)
+    full = stage.run_one(config, "charades_sta", pol, tokenizer, weights)
     done = tmp_path / "full" / "benchmark" / os.path.basename(checkpoint) / "charades_sta"
     lines = open(done / "answers.jsonl").read().splitlines(keepends=True)
     assert len(lines) == 10
@@ -209,26 +212,29 @@ def test_resume_equals_an_uninterrupted_run(prepared, checkpoint, policy, tmp_pa
     first = json.loads(lines[0])
     (partial / "answers.jsonl").write_text(json.dumps({**first, "text": "KEPT"}) + "\n" + "".join(lines[1:8])
                                            + lines[8][:20])
-    resumed = stage.run_one(config, "charades_sta", learner, tokenizer, weights)
+    resumed = stage.run_one(config, "charades_sta", pol, tokenizer, weights)
     assert resumed["scores"] == full["scores"]
     again = open(partial / "answers.jsonl").read().splitlines(keepends=True)
     assert json.loads(again[0])["text"] == "KEPT" and again[1:] == lines[1:]
     assert open(partial / "predictions.jsonl").read() == open(done / "predictions.jsonl").read()
-    finished = stage.run_one(config, "charades_sta", learner, tokenizer, weights)  # nothing left: no batch runs
+    finished = stage.run_one(config, "charades_sta", pol, tokenizer, weights)  # nothing left: no batch runs
     assert finished["scores"] == full["scores"] and open(partial / "answers.jsonl").read() == "".join(again)
 
     config.benchmark.max_new_tokens = 4
     with pytest.raises(ValueError, match="max_new_tokens: 8 then, 4 now"):
-        stage.run_one(config, "charades_sta", learner, tokenizer, weights)
+        stage.run_one(config, "charades_sta", pol, tokenizer, weights)
 
 
 def test_orbax_checkpoint_replaces_the_model_weights(prepared, checkpoint, policy, tmp_path):
     """`benchmark.checkpoint` (a stage's Orbax folder) overrides `model.checkpoint`: a policy saved from model A and
     restored over a different model B answers as A does."""
-    learner, tokenizer, weights = policy
+    pol, tokenizer, weights = policy
     only = {"nextgqa": prepared["nextgqa"]}
     config_a = _config(tmp_path / "a", only, checkpoint, ["nextgqa"])
-    answers_a = stage.run_one(config_a, "nextgqa", learner, tokenizer, weights)
+    answers_a = stage.run_one(config_a, "nextgqa", pol, tokenizer, weights)
+    # A training stage's checkpoint of model A, optimizer state and all.
+    learner = Learner(nnx.merge(pol.graphdef, pol.params), pol.mesh, LearnerConfig(),
+                      token_tables(tokenizer, pol.model_cfg.text.vocab_size))
     ckpt = Checkpointer(str(tmp_path / "b" / "grpo" / "checkpoints"))
     ckpt.save(learner, None, {"stage": "grpo"})
     ckpt.wait()

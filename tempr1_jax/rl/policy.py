@@ -1,0 +1,60 @@
+"""A policy to evaluate: a model's parameters on a mesh, answering greedily, with the answers parsed and scored on
+device. It holds no optimizer state and no reference copy, so a 7B model evaluates in the memory of its weights.
+
+    policy = Policy(model, mesh, tables, sampling, rewards)
+    policy.load_params(Checkpointer(path).read_params(policy.params)[0])
+    out = policy.evaluate(batch)      # tokens, lengths, parsed intervals/count/letter, rewards: host numpy arrays
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+
+from tempr1_jax.data.batch import Batch
+from tempr1_jax.models.factory import mesh_context
+from tempr1_jax.models.qwen25vl import Qwen25VL
+from tempr1_jax.models.vision import VisionLayout
+from tempr1_jax.rewards.compute import compute_rewards
+from tempr1_jax.rewards.config import RewardConfig
+from tempr1_jax.rewards.parser import TokenTables, parse_ids
+from tempr1_jax.rl.global_batch import global_batch, host_values, replicate
+from tempr1_jax.rl.grpo import prompt_inputs
+from tempr1_jax.sampling.sampler import SamplingConfig, sample
+
+
+class Policy:
+    def __init__(self, model: Qwen25VL, mesh: Mesh, tables: TokenTables, sampling: SamplingConfig,
+                 rewards: RewardConfig):
+        self.mesh, self.model_cfg = mesh, model.cfg
+        self.graphdef, self.params = nnx.split(model)
+        self.tables = replicate(tables, mesh)
+        self._answer = jax.jit(functools.partial(answer_and_score, graphdef=self.graphdef,
+                                                 sampling=dataclasses.replace(sampling, temperature=0.0),
+                                                 rewards=rewards))
+
+    def load_params(self, params: nnx.State):
+        """Replaces the weights (a whole model state, sharded as `self.params`)."""
+        self.params = params
+
+    def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
+        """Greedy answers of the whole global batch (this process gives its rows): tokens [B, T], lengths, parsed
+        intervals, count, letter and well_formed, and the reward components, as host numpy arrays."""
+        dev, layout = global_batch(batch, self.mesh, self.model_cfg)
+        with mesh_context(self.mesh):
+            return host_values(self._answer(self.params, dev, layout, self.tables))
+
+
+def answer_and_score(params: nnx.State, batch: Batch, layout: VisionLayout, tables: TokenTables, *, graphdef,
+                     sampling: SamplingConfig, rewards: RewardConfig) -> dict[str, jax.Array]:
+    out = sample(nnx.merge(graphdef, params), prompt_inputs(batch, layout), sampling, jax.random.key(0))
+    scores = compute_rewards(tables, out.tokens_BT, out.lengths_B, batch.task_B, batch.gt_intervals_BN2,
+                             batch.gt_counts_B, batch.duration_B, batch.answer_B, rewards)
+    parsed = parse_ids(tables, out.tokens_BT, out.lengths_B, batch.task_B, rewards.think_required)
+    return {"tokens": out.tokens_BT, "lengths": out.lengths_B, "intervals": parsed.intervals,
+            "count": parsed.count, "letter": parsed.letter, "well_formed": parsed.well_formed,
+            **{f"reward_{k}": scores[k] for k in ("total", "format", "localization", "classification")}}
