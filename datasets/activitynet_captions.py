@@ -35,12 +35,8 @@ def parse(annotations: str) -> builder.Annotations:
     return parsed
 
 
-def add_arguments(p):
-    p.add_argument("--annotations", required=True, help="train.json, val_1.json or val_2.json")
-
-
 def main(argv=None) -> dict:
-    return builder.main(__doc__, add_arguments, lambda a: parse(a.annotations), argv)
+    return builder.annotations_main(__doc__, parse, "train.json, val_1.json or val_2.json", argv)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,8 @@ def parse(annotations: str) -> builder.Annotations:
     return parsed
 
 
-def add_arguments(p):
-    p.add_argument("--annotations", required=True, help="{train,val,test}_data.json")
-
-
 def main(argv=None) -> dict:
-    return builder.main(__doc__, add_arguments, lambda a: parse(a.annotations), argv)
+    return builder.annotations_main(__doc__, parse, "{train,val,test}_data.json", argv)
 
 
 if __name__ == "__main__":

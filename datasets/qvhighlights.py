@@ -53,12 +53,8 @@ def parse(annotations: str) -> builder.Annotations:
     return parsed
 
 
-def add_arguments(p):
-    p.add_argument("--annotations", required=True, help="highlight_{train,val}_release.jsonl")
-
-
 def main(argv=None) -> dict:
-    return builder.main(__doc__, add_arguments, lambda a: parse(a.annotations), argv)
+    return builder.annotations_main(__doc__, parse, "highlight_{train,val}_release.jsonl", argv)
 
 
 if __name__ == "__main__":

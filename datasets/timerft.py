@@ -32,12 +32,8 @@ def parse(annotations: str) -> builder.Annotations:
     return parsed
 
 
-def add_arguments(p):
-    p.add_argument("--annotations", required=True, help="train_2k5.json")
-
-
 def main(argv=None) -> dict:
-    return builder.main(__doc__, add_arguments, lambda a: parse(a.annotations), argv)
+    return builder.annotations_main(__doc__, parse, "train_2k5.json", argv)
 
 
 if __name__ == "__main__":

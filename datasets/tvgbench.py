@@ -33,12 +33,8 @@ def parse(annotations: str) -> builder.Annotations:
     return parsed
 
 
-def add_arguments(p):
-    p.add_argument("--annotations", required=True, help="tvgbench.json")
-
-
 def main(argv=None) -> dict:
-    return builder.main(__doc__, add_arguments, lambda a: parse(a.annotations), argv)
+    return builder.annotations_main(__doc__, parse, "tvgbench.json", argv)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,14 @@
 """
 import ml_collections
 
-WORKDIR = "runs/demo"
-
-
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.stages = ("prepare_synthetic", "sft", "grpo", "eval", "report")
-    c.workdir = WORKDIR
+    c.workdir = "runs/demo"  # "{workdir}" in the paths below stands for it, overrides included
     c.seed = 0
     # A 1024-id byte-level BPE trained on the corpus by prepare_synthetic (the demo preset's vocabulary);
     # "" would be the shipped Qwen2 tokenizer, for models with Qwen's vocabulary.
-    c.tokenizer = WORKDIR + "/data/tokenizer.json"
+    c.tokenizer = "{workdir}/data/tokenizer.json"
     c.mesh = ml_collections.ConfigDict(dict(shape=(1, -1, 1)))  # (data, fsdp, tensor); -1 = remaining devices
     # Multi-host: enabled=True lets JAX find the coordinator (TPU VMs, SLURM); else give all three.
     c.distributed = ml_collections.ConfigDict(dict(enabled=False, coordinator_address="", num_processes=0,
@@ -54,8 +51,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.video.max_visual_tokens = 3584
 
     c.data = ml_collections.ConfigDict()
-    c.data.train_dirs = (WORKDIR + "/data/train",)
-    c.data.eval_dirs = (WORKDIR + "/data/eval",)
+    c.data.train_dirs = ("{workdir}/data/train",)
+    c.data.eval_dirs = ("{workdir}/data/eval",)
     c.data.batch_size = 16  # default for stages that set none
     c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})
     c.data.think = False  # short answers: no think block

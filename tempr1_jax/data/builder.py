@@ -250,3 +250,10 @@ def main(
     args = parser.parse_args(argv)
     return build_split(parse(args), args.videos, args.out, sampling_from_args(args), args.videos_per_shard,
                        args.strict, not args.no_progress, args.workers)
+
+
+def annotations_main(description: str, parse: Callable[[str], Annotations], annotations_help: str,
+                     argv: Sequence[str] | None = None) -> dict:
+    """`main` for a builder whose one own flag is `--annotations`, the official file its `parse` reads."""
+    add = lambda p: p.add_argument("--annotations", required=True, help=annotations_help)
+    return main(description, add, lambda a: parse(a.annotations), argv)

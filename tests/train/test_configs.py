@@ -27,3 +27,17 @@ def test_paper_recipe(name, preset):
     lc = learner_config(c, "grpo", steps=7500)
     assert lc.grpo.group_size == 8 and lc.optimizer.total_steps == 7500 and lc.grpo.sampling.eos_ids == (151645,
                                                                                                          151643)
+
+
+def test_demo_paths_follow_a_workdir_override():
+    from tempr1_jax.stages import expand_workdir
+
+    c = _load("demo")
+    c.workdir = "/scratch/demo2"
+    e = expand_workdir(c)
+    assert e.tokenizer == "/scratch/demo2/data/tokenizer.json"
+    assert e.data.train_dirs == ("/scratch/demo2/data/train",) and e.data.eval_dirs == ("/scratch/demo2/data/eval",)
+    assert c.data.train_dirs == ("{workdir}/data/train",)  # the caller's config is left as it was
+    c.workdir = "{workdir}/x"
+    with pytest.raises(ValueError, match="cannot itself refer to"):
+        expand_workdir(c)
