@@ -1,4 +1,4 @@
-"""The laptop demo, end to end on a CPU in about 15 minutes, with nothing prepared beforehand:
+"""The laptop demo, end to end on a CPU in about 13 minutes (2 cores), with nothing prepared beforehand:
 
 1. renders the synthetic five-task corpus (train and held-out splits) and writes its records;
 2. builds a small model of the Qwen2.5-VL architecture (preset `demo`, random weights);
@@ -71,17 +71,19 @@ def get_config() -> ml_collections.ConfigDict:
         learning_rate=2e-3, warmup_steps=40, schedule="cosine", weight_decay=0.0, b1=0.9, b2=0.98, max_grad_norm=1.0))
 
     c.grpo = ml_collections.ConfigDict()
-    c.grpo.steps = 120
+    c.grpo.steps = 60
     c.grpo.batch_size = 8  # prompts per step; x group_size completions
     c.grpo.init_from = "sft"
-    c.grpo.checkpoint_every = 40
+    c.grpo.checkpoint_every = 30
     c.grpo.steps_per_run = 0
     c.grpo.group_size = 8
     c.grpo.mu = 1
     c.grpo.loss = ml_collections.ConfigDict(dict(
         aggregation="grpo", advantage="grpo", epsilon_low=0.2, epsilon_high=0.2, beta=0.04, advantage_eps=1e-4))
+    # Cooler than the paper's 1.0: a 4-layer model sampled at 1.0 writes 10% malformed answers, and their format
+    # penalties drown the localization signal that greedy evaluation then shows (tried: 1.0, 0.7, 0.5; see README).
     c.grpo.sampling = ml_collections.ConfigDict(dict(
-        max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0))
+        max_new_tokens=64, temperature=0.5, top_k=0, top_p=1.0))
     c.grpo.rewards = ml_collections.ConfigDict(dict(
         format_weight=1.0, localization_weight=1.0, classification_weight=1.0, think_required=False,
         tg_variant="iou", tal_matching="dp", tal_count=True, sigma=1.0))

@@ -41,6 +41,10 @@ class Policy:
         """Replaces the weights (a whole model state, sharded as `self.params`)."""
         self.params = params
 
+    def model(self) -> Qwen25VL:
+        """The policy as a model (for export with `save_pretrained`), sharing the weights' buffers."""
+        return nnx.merge(self.graphdef, self.params)
+
     def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
         """Greedy answers of the whole global batch (this process gives its rows): tokens [B, T], lengths, parsed
         intervals, count, letter and well_formed, and the reward components, as host numpy arrays."""

@@ -12,7 +12,6 @@ import shutil
 
 import numpy as np
 import pytest
-from flax import nnx
 
 from tempr1_jax.data.prompts import reference_answer
 from tempr1_jax.data.records import RecordSource
@@ -233,7 +232,7 @@ def test_orbax_checkpoint_replaces_the_model_weights(prepared, checkpoint, polic
     config_a = _config(tmp_path / "a", only, checkpoint, ["nextgqa"])
     answers_a = stage.run_one(config_a, "nextgqa", pol, tokenizer, weights)
     # A training stage's checkpoint of model A, optimizer state and all.
-    learner = Learner(nnx.merge(pol.graphdef, pol.params), pol.mesh, LearnerConfig(),
+    learner = Learner(pol.model(), pol.mesh, LearnerConfig(),
                       token_tables(tokenizer, pol.model_cfg.text.vocab_size))
     ckpt = Checkpointer(str(tmp_path / "b" / "grpo" / "checkpoints"))
     ckpt.save(learner, None, {"stage": "grpo"})
