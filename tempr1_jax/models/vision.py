@@ -101,9 +101,9 @@ def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | No
 
 def _patch_order(grid_thw: np.ndarray, num_patches: int, starts: np.ndarray | None) -> np.ndarray:
     """A permutation of the patch rows: each grid's rows from its start, in grid order, then the unused rows."""
-    sizes = np.prod(grid_thw, axis=1)
     if starts is None:
         return np.arange(num_patches, dtype=np.int32)
+    sizes = np.prod(grid_thw, axis=1)
     starts = np.asarray(starts, np.int64).reshape(-1)
     if len(starts) != len(sizes):
         raise ValueError(f"starts has {len(starts)} entries for {len(sizes)} grids")

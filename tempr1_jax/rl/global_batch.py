@@ -30,8 +30,13 @@ def replicate(tree, mesh: Mesh):
                                                                lambda idx, x=np.asarray(x): x[idx]), tree)
 
 
+def _batch_axis(name: str) -> int:
+    """The axis of a `Batch` field that runs over its rows (M-RoPE positions lead with their 3 components)."""
+    return 1 if name.endswith("_3BL") else 0
+
+
 def _batch_spec(name: str, shape: tuple[int, ...], n_batch: int) -> P:
-    axis = 1 if name.endswith("_3BL") else 0
+    axis = _batch_axis(name)
     if len(shape) <= axis or shape[axis] % n_batch:
         return P()
     return P(*([None] * axis), BATCH_AXES)
@@ -57,7 +62,7 @@ def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig) -> tuple[Batc
     for f in dataclasses.fields(batch):
         local = np.asarray(getattr(batch, f.name))
         global_shape = list(local.shape)
-        axis = 1 if f.name.endswith("_3BL") else 0
+        axis = _batch_axis(f.name)
         if local.ndim > axis:
             global_shape[axis] *= n_proc
         spec = _batch_spec(f.name, tuple(global_shape), n_batch)

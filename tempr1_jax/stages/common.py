@@ -58,6 +58,6 @@ def build_sampling(config: ml_collections.ConfigDict) -> VideoSampling:
 def build_policy(model: Qwen25VL, mesh: jax.sharding.Mesh, tokenizer: Tokenizer, max_new_tokens: int,
                  rewards: RewardConfig) -> Policy:
     """Greedy answers of up to `max_new_tokens`, ending at the tokenizer's own end tokens."""
-    sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0,
-                              eos_ids=(tokenizer.eos_id, tokenizer.pad_id), pad_id=tokenizer.pad_id)
+    sampling = SamplingConfig(max_new_tokens=max_new_tokens, eos_ids=(tokenizer.eos_id, tokenizer.pad_id),
+                              pad_id=tokenizer.pad_id)
     return Policy(model, mesh, token_tables(tokenizer, model.cfg.text.vocab_size), sampling, rewards)
