@@ -43,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.synthetic.fps = 4.0
     c.synthetic.resolution = (56, 84)
     c.synthetic.tokenizer_vocab = 1024
+    c.synthetic.max_distractors = 3
     c.synthetic.time_step = 1.0  # interval bounds on whole seconds, the demo model's frame groups (2 frames at 2 fps)
 
     c.video = ml_collections.ConfigDict()  # frame sampling (qwen-vl-utils rules), kept at the rendered size

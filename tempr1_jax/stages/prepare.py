@@ -35,7 +35,8 @@ def run_prepare(config: ml_collections.ConfigDict) -> dict:
                                     ("eval", s.num_eval, s.seed + 1, config.data.eval_dirs[0])):
         corpus = synthetic.SyntheticConfig(num_samples=n, seed=seed, duration=tuple(s.duration), fps=s.fps,
                                            resolution=tuple(s.resolution), task_weights=dict(config.data.task_weights),
-                                           time_step=s.get("time_step", 0.5))
+                                           time_step=s.time_step,
+                                           max_distractors=s.max_distractors)
         videos = os.path.join(os.path.dirname(records), f"{split}_videos")
         annotations = os.path.join(videos, "annotations.jsonl")
         synthetic.write_corpus(corpus, videos, annotations)
