@@ -30,6 +30,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.param_dtype = "float32"
     c.model.freeze_vision = False
     c.model.logprob_chunk = 8192
+    # Each frame group follows its start time as text (`<2.0 seconds>`, processing/timestamps.py), so that grounding
+    # is "find the frames that match, copy their time"; False is Qwen2.5-VL's own layout (time in M-RoPE only).
+    c.model.text_timestamps = True
 
     # The synthetic corpus: small frames, one merged token per object cell (2 x 3 cells of 28 px).
     c.synthetic = ml_collections.ConfigDict()
@@ -40,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.synthetic.fps = 4.0
     c.synthetic.resolution = (56, 84)
     c.synthetic.tokenizer_vocab = 1024
+    c.synthetic.time_step = 1.0  # interval bounds on whole seconds, the demo model's frame groups (2 frames at 2 fps)
 
     c.video = ml_collections.ConfigDict()  # frame sampling (qwen-vl-utils rules), kept at the rendered size
     c.video.fps = 2.0

@@ -37,11 +37,14 @@ def get_rope_index(
     image_token_id: int,
     video_token_id: int,
     vision_start_token_id: int,
+    text_timestamps: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns (positions_3BL int32, deltas_B int32), with the same contract as transformers' `get_rope_index`.
 
     Image and video grids are consumed in order across the whole batch. Padded columns get position 1. A row's delta is
     `max(position) + 1 - L`, so decode step k (0-based, after a prompt of padded length L) sits at `L + k + delta`.
+    With `text_timestamps` (the layout of `processor.timestamped_video_text`), each video's frame groups are spans of
+    their own, so every group's temporal position restarts after its timestamp text, as in Qwen3-VL.
     """
     input_ids_BL = np.asarray(input_ids_BL)
     B, L = input_ids_BL.shape
@@ -55,6 +58,11 @@ def get_rope_index(
     second_per_grid_ts = np.asarray(second_per_grid_ts, np.float32).reshape(-1)
     if len(second_per_grid_ts) != len(video_grid_thw):
         raise ValueError(f"second_per_grid_ts has {len(second_per_grid_ts)} entries for {len(video_grid_thw)} videos")
+    if text_timestamps:
+        groups = video_grid_thw[:, 0]
+        second_per_grid_ts = np.repeat(second_per_grid_ts, groups)
+        video_grid_thw = np.repeat(np.concatenate([np.ones_like(video_grid_thw[:, :1]), video_grid_thw[:, 1:]], 1),
+                                   groups, axis=0)
     n_img = n_vid = 0
     for b in range(B):
         ids = input_ids_BL[b][mask_BL[b]]

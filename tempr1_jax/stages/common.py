@@ -2,6 +2,8 @@
 to evaluate."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -29,12 +31,14 @@ def build_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
 
 
 def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Qwen25VL:
-    """`config.model.checkpoint` (a Hugging Face folder) if set, else the preset with random weights."""
+    """`config.model.checkpoint` (a Hugging Face folder, whose config.json says whether it reads textual timestamps)
+    if set, else the preset with random weights and `config.model.text_timestamps`."""
     m = config.model
     dtype, param_dtype = _dtype(m.dtype, "model.dtype"), _dtype(m.param_dtype, "model.param_dtype")
     if m.checkpoint:
         return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype)
-    return init_model(preset(m.preset), mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
+    cfg = dataclasses.replace(preset(m.preset), text_timestamps=bool(m.get("text_timestamps", False)))
+    return init_model(cfg, mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
 
 
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
