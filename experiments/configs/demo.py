@@ -83,6 +83,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.steps_per_run = 0
     c.grpo.group_size = 8
     c.grpo.mu = 1
+    c.grpo.logprobs_at_temperature = True  # ratio, KL, entropy of softmax(logits / T) at the sampling T (TRL, verl)
     c.grpo.loss = ml_collections.ConfigDict(dict(
         aggregation="grpo", advantage="grpo", epsilon_low=0.2, epsilon_high=0.2, beta=0.04, advantage_eps=1e-4))
     # Cooler than the paper's 1.0: a 4-layer model sampled at 1.0 writes 10% malformed answers, and their format

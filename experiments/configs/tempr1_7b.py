@@ -72,6 +72,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.steps_per_run = 0
     c.grpo.group_size = 8  # G [not stated; VideoChat-R1 --num_generations 8]
     c.grpo.mu = 1  # one update per rollout batch [not stated; VideoChat-R1]
+    c.grpo.logprobs_at_temperature = True  # ratio, KL, entropy of softmax(logits / T) at the sampling T (TRL, verl)
     c.grpo.loss = ml_collections.ConfigDict(dict(
         aggregation="grpo",  # the paper's default; it compares DAPO and GSPO
         advantage="grpo", epsilon_low=0.2, epsilon_high=0.2,  # [not stated; TRL default]

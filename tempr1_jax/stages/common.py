@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset
-from tempr1_jax.processing.tokenizer import Tokenizer, load_tokenizer
+from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset, read_config
+from tempr1_jax.processing.tokenizer import Tokenizer, tokenizer_for
 from tempr1_jax.processing.vision import VideoSampling
 from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.rewards.parser import TokenTables, build_token_tables
@@ -42,7 +42,11 @@ def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Q
 
 
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
-    return load_tokenizer(config.get("tokenizer") or None)
+    """`config.tokenizer` if set, else `config.model.checkpoint`'s own tokenizer.json, else Qwen2.5-VL's
+    (`processing.tokenizer.tokenizer_for`, which predict.py uses too), checked against the model's embedding."""
+    m = config.model
+    rows = (read_config(m.checkpoint) if m.checkpoint else preset(m.preset)).text.vocab_size
+    return tokenizer_for(rows, config.get("tokenizer") or "", m.checkpoint)
 
 
 def token_tables(tokenizer: Tokenizer, vocab_size: int) -> TokenTables:
