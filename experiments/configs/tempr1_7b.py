@@ -30,6 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.preset = "qwen2_5_vl_7b"
     c.model.checkpoint = ""  # required: the Hugging Face folder of Qwen/Qwen2.5-VL-7B-Instruct
+    c.model.text_timestamps = False  # a preset's prompt layout; a checkpoint's config.json says its own
     c.model.dtype = "bfloat16"
     c.model.param_dtype = "float32"  # fp32 master weights and Adam moments [not stated]
     c.model.freeze_vision = False  # [not stated]; Time-R1 freezes it
