@@ -64,10 +64,15 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 16  # default for stages that set none
     c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})
     c.data.think = False  # short answers: no think block
+    c.data.skip_bad_shards = False  # True: leave out a corrupt or truncated shard (and report the samples lost)
     c.data.num_workers = 0
     c.data.buckets = ml_collections.ConfigDict(dict(text=(256, 384, 512), patches=(256, 512), answer=96))
 
     c.checkpoint = ml_collections.ConfigDict(dict(max_to_keep=2))
+    # A step whose loss, gradients or update are not finite is skipped (parameters and optimizer state kept); more
+    # than max_nonfinite_steps in a row stop the run (exit 1). spike_factor > 1 also skips a step whose gradient norm
+    # exceeds that many times the median of the last spike_window steps (0: off). README, Training.
+    c.faults = ml_collections.ConfigDict(dict(max_nonfinite_steps=3, spike_factor=0.0, spike_window=20))
 
     c.sft = ml_collections.ConfigDict()
     c.sft.steps = 250

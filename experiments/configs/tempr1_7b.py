@@ -51,11 +51,16 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 8  # prompts per step, over all hosts [not stated; VideoChat-R1: 8 GPUs x 1]
     c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})
     c.data.think = True  # the prompts ask for <think>...</think> then the answer
+    c.data.skip_bad_shards = False  # True: leave out a corrupt or truncated shard (and report the samples lost)
     c.data.num_workers = 8  # grain worker processes per host
     c.data.buckets = ml_collections.ConfigDict(dict(text=(4096, 6144, 8192), patches=(4096, 8192, 14336),
                                                     answer=384))
 
     c.checkpoint = ml_collections.ConfigDict(dict(max_to_keep=3))
+    # A step whose loss, gradients or update are not finite is skipped (parameters and optimizer state kept); more
+    # than max_nonfinite_steps in a row stop the run (exit 1). spike_factor > 1 also skips a step whose gradient norm
+    # exceeds that many times the median of the last spike_window steps (0: off). README, Training.
+    c.faults = ml_collections.ConfigDict(dict(max_nonfinite_steps=3, spike_factor=0.0, spike_window=20))
 
     c.sft = ml_collections.ConfigDict()  # not part of TempR1; available as a cold start
     c.sft.steps = 0

@@ -100,11 +100,12 @@ def rope_for(model_cfg: ModelConfig) -> functools.partial:
         text_timestamps=model_cfg.text_timestamps)
 
 
-def task_sources(split_dirs: Sequence[str]) -> dict[str, records.RecordSource]:
-    """One RecordSource per task found in the prepared splits (a split may hold several tasks)."""
-    everything = records.RecordSource(split_dirs)
+def task_sources(split_dirs: Sequence[str], skip_bad_shards: bool = False) -> dict[str, records.RecordSource]:
+    """One RecordSource per task found in the prepared splits (a split may hold several tasks), their shards
+    checked once (`records.RecordSource`)."""
+    everything = records.RecordSource(split_dirs, skip_bad_shards=skip_bad_shards)
     present = {s.task for s in everything.samples}
-    return {t: records.RecordSource(split_dirs, tasks=(t,)) for t in TASKS if t in present}
+    return {t: everything.only((t,)) for t in TASKS if t in present}
 
 
 def make_dataset(
