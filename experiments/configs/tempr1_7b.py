@@ -30,6 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.preset = "qwen2_5_vl_7b"
     c.model.checkpoint = ""  # required: the Hugging Face folder of Qwen/Qwen2.5-VL-7B-Instruct
+    c.model.text_timestamps = False  # a preset's prompt layout; a checkpoint's config.json says its own
     c.model.dtype = "bfloat16"
     c.model.param_dtype = "float32"  # fp32 master weights and Adam moments [not stated]
     c.model.freeze_vision = False  # [not stated]; Time-R1 freezes it
@@ -77,6 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.steps_per_run = 0
     c.grpo.group_size = 8  # G [not stated; VideoChat-R1 --num_generations 8]
     c.grpo.mu = 1  # one update per rollout batch [not stated; VideoChat-R1]
+    c.grpo.logprobs_at_temperature = True  # ratio, KL, entropy of softmax(logits / T) at the sampling T (TRL, verl)
     c.grpo.loss = ml_collections.ConfigDict(dict(
         aggregation="grpo",  # the paper's default; it compares DAPO and GSPO
         advantage="grpo", epsilon_low=0.2, epsilon_high=0.2,  # [not stated; TRL default]

@@ -96,7 +96,8 @@ def rope_for(model_cfg: ModelConfig) -> functools.partial:
     return functools.partial(
         rope_index.get_rope_index, spatial_merge_size=model_cfg.vision.spatial_merge_size,
         tokens_per_second=model_cfg.vision.tokens_per_second, image_token_id=model_cfg.image_token_id,
-        video_token_id=model_cfg.video_token_id, vision_start_token_id=model_cfg.vision_start_token_id)
+        video_token_id=model_cfg.video_token_id, vision_start_token_id=model_cfg.vision_start_token_id,
+        text_timestamps=model_cfg.text_timestamps)
 
 
 def task_sources(split_dirs: Sequence[str], skip_bad_shards: bool = False) -> dict[str, records.RecordSource]:

@@ -36,6 +36,14 @@ class GRPOConfig:
     sampling: SamplingConfig = SamplingConfig(max_new_tokens=256, temperature=1.0)
     rewards: RewardConfig = RewardConfig()
     logprob_chunk: int = 8192
+    # Log-probs for the ratio, the KL and the entropy of softmax(logits / T) at the sampling temperature T, the
+    # distribution the completions were drawn from (as TRL and verl compute them); False: of softmax(logits).
+    logprobs_at_temperature: bool = True
+
+    @property
+    def logprob_temperature(self) -> float:
+        t = self.sampling.temperature
+        return t if self.logprobs_at_temperature and t > 0 else 1.0
 
 
 def prompt_inputs(batch: Batch, layout: VisionLayout) -> dict:
@@ -45,8 +53,9 @@ def prompt_inputs(batch: Batch, layout: VisionLayout) -> dict:
 
 
 def sequence_logprobs(model: Qwen25VL, batch: Batch, layout: VisionLayout, tokens_RT, mask_RT, group: int,
-                      chunk: int):
-    """log p and entropy [R, T] of `tokens_RT` following each prompt, rows prompt-major in groups of `group`.
+                      chunk: int, temperature: float = 1.0):
+    """log p and entropy [R, T] of `tokens_RT` following each prompt under softmax(logits / temperature), rows
+    prompt-major in groups of `group`.
 
     The prompt is computed once per prompt, not once per completion: its vision tower pass and its decoder pass fill a
     KV cache, which the group's completions then attend to (gradients flow back through the cached keys and
@@ -67,7 +76,8 @@ def sequence_logprobs(model: Qwen25VL, batch: Batch, layout: VisionLayout, token
     # Token t is predicted by the hidden state before it: the prompt's last one for t = 0.
     h_RTD = jnp.concatenate([rep(h_BLD[:, L - 1:]), h_RTD[:, :-1]], axis=1)
     D = h_RTD.shape[-1]
-    logp, ent = chunked_logprobs(h_RTD.reshape(-1, D), model.language.head_VD(), tokens_RT.reshape(-1), chunk)
+    logp, ent = chunked_logprobs(h_RTD.reshape(-1, D), model.language.head_VD(), tokens_RT.reshape(-1), chunk,
+                                 temperature)
     return logp.reshape(R, T), ent.reshape(R, T)
 
 
@@ -149,8 +159,9 @@ def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, g
     """Phase 3: reference log-probs, then `cfg.mu` clipped policy-gradient steps with the k3 KL (each skipped when
     unsound, see `_update`)."""
     G = cfg.group_size
+    temp = cfg.logprob_temperature
     logp_fn = lambda model: sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G,
-                                              cfg.logprob_chunk)[0]
+                                              cfg.logprob_chunk, temp)[0]
     ref_logp = (jax.lax.stop_gradient(logp_fn(nnx.merge(graphdef, state.ref)))
                 if cfg.loss.beta else jnp.zeros_like(ro.tokens_RT, jnp.float32))
     old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(
@@ -158,7 +169,7 @@ def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, g
 
     def loss_fn(params):
         model = nnx.merge(graphdef, params, state.frozen)
-        logp, ent = sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G, cfg.logprob_chunk)
+        logp, ent = sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G, cfg.logprob_chunk, temp)
         # With one update per rollout the ratio is 1 in value; stop_gradient(logp) gives it its exact gradient.
         old = jax.lax.stop_gradient(logp) if old_logp is None else old_logp
         loss, clip_frac = POLICY_LOSSES[cfg.loss.aggregation](logp, old, ref_logp, ro.advantages_R, ro.mask_RT,

@@ -2,12 +2,14 @@
 to evaluate."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset
-from tempr1_jax.processing.tokenizer import Tokenizer, load_tokenizer
+from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset, read_config
+from tempr1_jax.processing.tokenizer import Tokenizer, tokenizer_for
 from tempr1_jax.processing.vision import VideoSampling
 from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.rewards.parser import TokenTables, build_token_tables
@@ -29,16 +31,22 @@ def build_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
 
 
 def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Qwen25VL:
-    """`config.model.checkpoint` (a Hugging Face folder) if set, else the preset with random weights."""
+    """`config.model.checkpoint` (a Hugging Face folder, whose config.json says whether it reads textual timestamps)
+    if set, else the preset with random weights and `config.model.text_timestamps`."""
     m = config.model
     dtype, param_dtype = _dtype(m.dtype, "model.dtype"), _dtype(m.param_dtype, "model.param_dtype")
     if m.checkpoint:
         return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype)
-    return init_model(preset(m.preset), mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
+    cfg = dataclasses.replace(preset(m.preset), text_timestamps=bool(m.get("text_timestamps", False)))
+    return init_model(cfg, mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
 
 
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
-    return load_tokenizer(config.get("tokenizer") or None)
+    """`config.tokenizer` if set, else `config.model.checkpoint`'s own tokenizer.json, else Qwen2.5-VL's
+    (`processing.tokenizer.tokenizer_for`, which predict.py uses too), checked against the model's embedding."""
+    m = config.model
+    rows = (read_config(m.checkpoint) if m.checkpoint else preset(m.preset)).text.vocab_size
+    return tokenizer_for(rows, config.get("tokenizer") or "", m.checkpoint)
 
 
 def token_tables(tokenizer: Tokenizer, vocab_size: int) -> TokenTables:

@@ -60,6 +60,7 @@ def learner_config(config: ml_collections.ConfigDict, stage: str, steps: int | N
         sampling=SamplingConfig(**g.sampling.to_dict(), eos_ids=(tok.eos_id, tok.pad_id), pad_id=tok.pad_id),
         rewards=RewardConfig(**g.rewards.to_dict()),
         logprob_chunk=config.model.logprob_chunk,
+        logprobs_at_temperature=g.logprobs_at_temperature,
     )
     return LearnerConfig(optimizer=opt, grpo=grpo, freeze_vision=config.model.freeze_vision, seed=config.seed)
 
