@@ -46,6 +46,7 @@ def test_diverging_run_stops_and_a_rerun_resumes_from_good_weights(prepared, tmp
     assert r.returncode == 1, r.stderr[-3000:]
     assert "error: sft stopped at step 8: 4 steps in a row skipped (steps 5-8" in r.stderr, r.stderr[-3000:]
     assert "Last good checkpoint: step 4" in r.stderr
+    assert "sft step 5: update skipped, non-finite updated parameters or optimizer state; 1 in a row" in r.stderr
     assert "Traceback" not in r.stderr
     ckpts = _checkpoint_params(stage_dir)
     assert sorted(ckpts) == [2, 4]  # nothing written from the bad steps, nothing rotated away
@@ -106,6 +107,25 @@ def test_a_stop_sets_aside_a_checkpoint_whose_weights_fail(prepared, tmp_path, l
     else:
         assert "non-finite updated parameters" in message and "Last good checkpoint: step 5" in message
         assert not os.path.exists(tmp_path / "sft" / "diverged")
+
+
+def test_the_spike_guard_follows_the_median_of_applied_steps():
+    from tempr1_jax.train.faults import FaultPolicy, FaultTracker
+
+    tracker = FaultTracker(FaultPolicy(spike_factor=2.0, spike_window=3), "grpo")
+    for step, norm in enumerate((1.0, 3.0, 2.0), 1):
+        assert tracker.grad_norm_limit() == math.inf  # too few applied steps yet
+        tracker.observe(step, {"grad_norm": norm, "skipped": 0.0})
+    assert tracker.grad_norm_limit() == 4.0  # 2 x median(1, 3, 2)
+    m = {"grad_norm": 9.0, "skipped": 1.0, "grad_norm_spike": 1.0}
+    note = tracker.observe(4, m, 4.0)
+    assert "gradient norm 9 above the spike guard's 4" in note and "grad_norm_spike" not in m
+    assert (m["spike_steps"], m["nonfinite_steps"]) == (1.0, 0.0) and not tracker.healthy
+    assert tracker.grad_norm_limit() == 4.0  # a skipped step does not move the median
+    tracker.observe(5, {"grad_norm": 6.0, "skipped": 0.0})
+    assert tracker.healthy and tracker.grad_norm_limit() == 6.0  # median(3, 2, 6)
+    resumed = FaultTracker(tracker.policy, "grpo", tracker.saved())
+    assert resumed.grad_norm_limit() == 6.0 and resumed.spike_steps == 1
 
 
 @pytest.mark.parametrize("key,value,expected", [
