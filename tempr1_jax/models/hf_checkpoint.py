@@ -54,7 +54,7 @@ def _hub_key(key: str, family: str) -> str:
     """A canonical key as the family's hub checkpoints spell it."""
     if family != "qwen3_vl":
         return key
-    return re.sub(r"^model\.", "model.language_model.", re.sub(r"^visual\.", "model.visual.", key))
+    return re.sub(r"^visual\.", "model.visual.", re.sub(r"^model\.", "model.language_model.", key))
 
 
 def _read_slice(arr: np.ndarray, kind: str, idx: tuple[slice, ...]) -> np.ndarray:
