@@ -42,13 +42,15 @@ def normalize_half_inplace(x: np.ndarray, channel_axis: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Qwen3VideoSampling:
-    """transformers' `Qwen3VLVideoProcessor` defaults. Pixel budgets count over all frames of a clip."""
+    """transformers' `Qwen3VLVideoProcessor` parameters. Its pixel budgets count over all frames of a clip, so the
+    clip's budget is TempR1's cap of 3584 visual tokens (2 frames x 32 x 32 pixels each) rather than transformers'
+    class default of 768 * 32 * 32 pixels, which would shrink a 448-frame clip to 32 x 32 frames."""
 
     fps: float = 2.0
     min_frames: int = 4
     max_frames: int = 768
     min_pixels: int = 128 * 32 * 32  # size["shortest_edge"]
-    max_pixels: int = 768 * 32 * 32  # size["longest_edge"]
+    max_pixels: int = 3584 * 2 * 32 * 32  # size["longest_edge"]
     patch_size: int = 16
     temporal_patch_size: int = 2
     merge_size: int = 2

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset
+from tempr1_jax.models import VisionLanguageModel, init_model, load_pretrained, make_mesh, preset, read_config
 from tempr1_jax.processing.tokenizer import Tokenizer, load_tokenizer
 from tempr1_jax.processing.vision import VideoSampling
 from tempr1_jax.rewards.config import RewardConfig
@@ -28,13 +28,27 @@ def build_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
     return make_mesh(tuple(config.mesh.shape))
 
 
-def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Qwen25VL:
-    """`config.model.checkpoint` (a Hugging Face folder) if set, else the preset with random weights."""
+FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+
+
+def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> VisionLanguageModel:
+    """`config.model.checkpoint` (a Hugging Face folder) if set, else the preset with random weights.
+
+    The family (Qwen2.5-VL or Qwen3-VL) is the checkpoint's config.json `model_type`, or the preset's;
+    `config.model.family`, when set, must agree with it, so that a config never trains the family it does not name.
+    """
     m = config.model
     dtype, param_dtype = _dtype(m.dtype, "model.dtype"), _dtype(m.param_dtype, "model.param_dtype")
+    cfg = read_config(m.checkpoint) if m.checkpoint else preset(m.preset)
+    family = m.get("family") or cfg.family
+    if family not in FAMILIES:
+        raise ValueError(f"config.model.family = {family!r}: expected one of {FAMILIES}")
+    if family != cfg.family:
+        source = f"checkpoint {m.checkpoint}" if m.checkpoint else f"preset {m.preset!r}"
+        raise ValueError(f"config.model.family is {family!r} but the {source} is {cfg.family!r}")
     if m.checkpoint:
-        return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype)
-    return init_model(preset(m.preset), mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
+        return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype, config=cfg)
+    return init_model(cfg, mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
 
 
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
@@ -55,7 +69,7 @@ def build_sampling(config: ml_collections.ConfigDict) -> VideoSampling:
     return VideoSampling(**config.video.to_dict())
 
 
-def build_policy(model: Qwen25VL, mesh: jax.sharding.Mesh, tokenizer: Tokenizer, max_new_tokens: int,
+def build_policy(model: VisionLanguageModel, mesh: jax.sharding.Mesh, tokenizer: Tokenizer, max_new_tokens: int,
                  rewards: RewardConfig) -> Policy:
     """Greedy answers of up to `max_new_tokens`, ending at the tokenizer's own end tokens."""
     sampling = SamplingConfig(max_new_tokens=max_new_tokens, eos_ids=(tokenizer.eos_id, tokenizer.pad_id),
