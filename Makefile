@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install install-test demo test bench
+.PHONY: install install-test libtpu demo test bench compile-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+
+# libtpu compiles TPU programs on any machine: experiments/compile_check.py checks a config against a TPU slice.
+libtpu: install
+	$(BIN)/pip install -q "libtpu==$$(sed -n 's/^libtpu==//p' requirements-test.txt)"
+
+# The 7B paper recipe's GRPO step, compiled for a v5p-8 slice (see WORKSPACE.md for the other presets and slices).
+compile-check: libtpu
+	$(BIN)/python experiments/compile_check.py --config=experiments/configs/tempr1_7b.py --stage=grpo --topology=v5p-8
 
 demo: install
 	$(BIN)/python experiments/run.py --config=experiments/configs/demo.py

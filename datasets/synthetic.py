@@ -18,7 +18,8 @@ def corpus_config(args) -> synthetic.SyntheticConfig:
     weights = {t: float(w) for t, w in (kv.split("=") for kv in args.task_weights.split(","))}
     return synthetic.SyntheticConfig(num_samples=args.num_samples, seed=args.seed,
                                      duration=(args.min_duration, args.max_duration), fps=args.render_fps,
-                                     resolution=(height, width), task_weights=weights)
+                                     resolution=(height, width), task_weights=weights, time_step=args.time_step,
+                                     max_distractors=args.max_distractors)
 
 
 def parse(args) -> builder.Annotations:
@@ -37,6 +38,10 @@ def add_arguments(p):
     p.add_argument("--resolution", default=f"{d.resolution[0]}x{d.resolution[1]}", help="HxW of the rendered mp4")
     p.add_argument("--task-weights", default=",".join(f"{t}=1" for t in TASKS),
                    help="task mix, e.g. tg=2,tal=1 (default: all five tasks equally)")
+    p.add_argument("--time-step", type=float, default=d.time_step,
+                   help=f"seconds; interval bounds are multiples of it (default {d.time_step})")
+    p.add_argument("--max-distractors", type=int, default=d.max_distractors,
+                   help=f"objects besides those asked about, at most (default {d.max_distractors})")
 
 
 def main(argv=None) -> dict:

@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     p.add_argument("--max_visual_tokens", type=int, default=d.max_visual_tokens)
     p.add_argument("--max_new_tokens", type=int, default=256)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="compute dtype")
-    p.add_argument("--tokenizer", default=None, help="tokenizer.json (default: the checkpoint's, else the shipped one)")
+    p.add_argument("--tokenizer", default=None, help="tokenizer.json (default: the checkpoint folder's own)")
     args = p.parse_args(argv)
     try:
         sample = task_sample(args.task, args.query, args.sentences, args.options) if args.task else None
@@ -147,9 +147,9 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
 
     from tempr1_jax.data.prompts import prompt_text
-    from tempr1_jax.models import load_pretrained
+    from tempr1_jax.models import load_pretrained, read_config
     from tempr1_jax.processing.processor import encode_video_prompt
-    from tempr1_jax.processing.tokenizer import load_tokenizer
+    from tempr1_jax.processing.tokenizer import tokenizer_for
     from tempr1_jax.processing.video_io import decode_video
     from tempr1_jax.rewards.grammar import parse
     from tempr1_jax.sampling import SamplingConfig
@@ -159,8 +159,7 @@ def main(argv=None) -> int:
                              max_pixels=args.max_pixels, total_pixels=args.total_pixels,
                              max_visual_tokens=args.max_visual_tokens)
     video = decode_video(args.video, sampling)
-    own = os.path.join(args.checkpoint, "tokenizer.json")
-    tokenizer = load_tokenizer(args.tokenizer or (own if os.path.isfile(own) else None))
+    tokenizer = tokenizer_for(read_config(args.checkpoint).text.vocab_size, args.tokenizer or "", args.checkpoint)
     t0 = time.perf_counter()
     model = load_pretrained(args.checkpoint, dtype=getattr(jnp, args.dtype))
     text = prompt_text(sample, video.duration, args.think) if sample else args.query

@@ -50,11 +50,16 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}: settings go through --config.KEY=VALUE")
     if _CONFIG.value is None:
         raise app.UsageError("--config=path/to/config.py is required")
+    from tempr1_jax.data.records import BadShardError
     from tempr1_jax.stages import run
     from tempr1_jax.train import distributed
+    from tempr1_jax.train.faults import TrainingStopped
 
     distributed.initialize(_CONFIG.value)
-    run(_CONFIG.value)
+    try:
+        run(_CONFIG.value)
+    except (TrainingStopped, BadShardError) as e:  # a diverged run, a damaged shard: one message, exit status 1
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

@@ -30,16 +30,24 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.param_dtype = "float32"
     c.model.freeze_vision = False
     c.model.logprob_chunk = 8192
+    # Each frame group follows its start time as text (`<2.0 seconds>`, processing/timestamps.py), so that grounding
+    # is "find the frames that match, copy their time"; False is Qwen2.5-VL's own layout (time in M-RoPE only).
+    c.model.text_timestamps = True
 
     # The synthetic corpus: small frames, one merged token per object cell (2 x 3 cells of 28 px).
     c.synthetic = ml_collections.ConfigDict()
     c.synthetic.num_train = 1200
-    c.synthetic.num_eval = 200
+    c.synthetic.num_eval = 500  # about 100 per task: bootstrap intervals of a few points
     c.synthetic.seed = 0
     c.synthetic.duration = (8.0, 12.0)
     c.synthetic.fps = 4.0
     c.synthetic.resolution = (56, 84)
     c.synthetic.tokenizer_vocab = 1024
+    # The easier first level: every object on screen is one the prompt asks about, so answers need the frames (when
+    # it is there) but not yet the colour/shape/motion match that distractors demand (see README: 3 distractors did
+    # not ground at this size and budget).
+    c.synthetic.max_distractors = 0
+    c.synthetic.time_step = 1.0  # interval bounds on whole seconds, the demo model's frame groups (2 frames at 2 fps)
 
     c.video = ml_collections.ConfigDict()  # frame sampling (qwen-vl-utils rules), kept at the rendered size
     c.video.fps = 2.0
@@ -56,10 +64,15 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 16  # default for stages that set none
     c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})
     c.data.think = False  # short answers: no think block
+    c.data.skip_bad_shards = False  # True: leave out a corrupt or truncated shard (and report the samples lost)
     c.data.num_workers = 0
     c.data.buckets = ml_collections.ConfigDict(dict(text=(256, 384, 512), patches=(256, 512), answer=96))
 
     c.checkpoint = ml_collections.ConfigDict(dict(max_to_keep=2))
+    # A step whose loss, gradients or update are not finite is skipped (parameters and optimizer state kept); more
+    # than max_nonfinite_steps in a row stop the run (exit 1). spike_factor > 1 also skips a step whose gradient norm
+    # exceeds that many times the median of the last spike_window steps (0: off). README, Training.
+    c.faults = ml_collections.ConfigDict(dict(max_nonfinite_steps=3, spike_factor=0.0, spike_window=20))
 
     c.sft = ml_collections.ConfigDict()
     c.sft.steps = 250
@@ -78,6 +91,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.steps_per_run = 0
     c.grpo.group_size = 8
     c.grpo.mu = 1
+    c.grpo.logprobs_at_temperature = True  # ratio, KL, entropy of softmax(logits / T) at the sampling T (TRL, verl)
     c.grpo.loss = ml_collections.ConfigDict(dict(
         aggregation="grpo", advantage="grpo", epsilon_low=0.2, epsilon_high=0.2, beta=0.04, advantage_eps=1e-4))
     # Cooler than the paper's 1.0: a 4-layer model sampled at 1.0 writes 10% malformed answers, and their format

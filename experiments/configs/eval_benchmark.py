@@ -46,6 +46,7 @@ def get_config(run: str = ",".join(SPLITS)) -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.preset = "qwen2_5_vl_7b"
     c.model.checkpoint = ""  # a Hugging Face folder; "" = the preset with random weights
+    c.model.text_timestamps = False  # a preset's prompt layout; a checkpoint's config.json says its own
     c.model.dtype = "bfloat16"
     c.model.param_dtype = "bfloat16"
 

@@ -30,6 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.preset = "qwen2_5_vl_7b"
     c.model.checkpoint = ""  # required: the Hugging Face folder of Qwen/Qwen2.5-VL-7B-Instruct
+    c.model.text_timestamps = False  # a preset's prompt layout; a checkpoint's config.json says its own
     c.model.dtype = "bfloat16"
     c.model.param_dtype = "float32"  # fp32 master weights and Adam moments [not stated]
     c.model.freeze_vision = False  # [not stated]; Time-R1 freezes it
@@ -50,11 +51,16 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 8  # prompts per step, over all hosts [not stated; VideoChat-R1: 8 GPUs x 1]
     c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})
     c.data.think = True  # the prompts ask for <think>...</think> then the answer
+    c.data.skip_bad_shards = False  # True: leave out a corrupt or truncated shard (and report the samples lost)
     c.data.num_workers = 8  # grain worker processes per host
     c.data.buckets = ml_collections.ConfigDict(dict(text=(4096, 6144, 8192), patches=(4096, 8192, 14336),
                                                     answer=384))
 
     c.checkpoint = ml_collections.ConfigDict(dict(max_to_keep=3))
+    # A step whose loss, gradients or update are not finite is skipped (parameters and optimizer state kept); more
+    # than max_nonfinite_steps in a row stop the run (exit 1). spike_factor > 1 also skips a step whose gradient norm
+    # exceeds that many times the median of the last spike_window steps (0: off). README, Training.
+    c.faults = ml_collections.ConfigDict(dict(max_nonfinite_steps=3, spike_factor=0.0, spike_window=20))
 
     c.sft = ml_collections.ConfigDict()  # not part of TempR1; available as a cold start
     c.sft.steps = 0
@@ -72,6 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.steps_per_run = 0
     c.grpo.group_size = 8  # G [not stated; VideoChat-R1 --num_generations 8]
     c.grpo.mu = 1  # one update per rollout batch [not stated; VideoChat-R1]
+    c.grpo.logprobs_at_temperature = True  # ratio, KL, entropy of softmax(logits / T) at the sampling T (TRL, verl)
     c.grpo.loss = ml_collections.ConfigDict(dict(
         aggregation="grpo",  # the paper's default; it compares DAPO and GSPO
         advantage="grpo", epsilon_low=0.2, epsilon_high=0.2,  # [not stated; TRL default]

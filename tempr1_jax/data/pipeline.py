@@ -111,14 +111,16 @@ def rope_for(model_cfg: ModelConfig) -> functools.partial:
     return functools.partial(
         rope_index.get_rope_index, spatial_merge_size=model_cfg.vision.spatial_merge_size,
         tokens_per_second=model_cfg.vision.tokens_per_second, image_token_id=model_cfg.image_token_id,
-        video_token_id=model_cfg.video_token_id, vision_start_token_id=model_cfg.vision_start_token_id)
+        video_token_id=model_cfg.video_token_id, vision_start_token_id=model_cfg.vision_start_token_id,
+        text_timestamps=model_cfg.text_timestamps)
 
 
-def task_sources(split_dirs: Sequence[str]) -> dict[str, records.RecordSource]:
-    """One RecordSource per task found in the prepared splits (a split may hold several tasks)."""
-    everything = records.RecordSource(split_dirs)
+def task_sources(split_dirs: Sequence[str], skip_bad_shards: bool = False) -> dict[str, records.RecordSource]:
+    """One RecordSource per task found in the prepared splits (a split may hold several tasks), their shards
+    checked once (`records.RecordSource`)."""
+    everything = records.RecordSource(split_dirs, skip_bad_shards=skip_bad_shards)
     present = {s.task for s in everything.samples}
-    return {t: records.RecordSource(split_dirs, tasks=(t,)) for t in TASKS if t in present}
+    return {t: everything.only((t,)) for t in TASKS if t in present}
 
 
 def make_dataset(

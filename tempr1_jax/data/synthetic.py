@@ -55,6 +55,7 @@ class SyntheticConfig:
     task_weights: Mapping[str, float] = dataclasses.field(default_factory=lambda: {t: 1.0 for t in TASKS})
     event_seconds: tuple[float, float] = (1.0, 6.0)  # length of an appearance (flashes: 0.5 to 1 s)
     time_step: float = 0.5  # interval bounds are multiples of this; must be a multiple of 1 / fps
+    max_distractors: int = 3  # objects besides the ones asked about, at most (0: an easier level, one object class)
 
     def __post_init__(self):
         if not all(t in TASKS for t in self.task_weights) or sum(self.task_weights.values()) <= 0:
@@ -131,6 +132,7 @@ def _single_appearance(rng, obj, duration, cfg, motion=None) -> Appearance:
 
 
 def _distractors(rng, objects: _Objects, duration, cfg, n: int, exclude_motion: str | None = None) -> list[Appearance]:
+    n = min(n, cfg.max_distractors)
     return [_single_appearance(rng, objects.new(), duration, cfg, _random_motion(rng, exclude_motion)) for _ in range(n)]
 
 

@@ -76,6 +76,9 @@ class ModelConfig:
     bos_token_id: int = 151643
     eos_token_id: int = 151645
     pad_token_id: int = 151643
+    # Processor option, off for Qwen2.5-VL's checkpoints: each frame group of a video is its own vision span after
+    # its start time as text (`processing.timestamps`), and its temporal positions restart at the span.
+    text_timestamps: bool = False
 
     family = "qwen2_5_vl"  # the config.json model_type; `Qwen3VLConfig` overrides it
 
@@ -150,7 +153,7 @@ class ModelConfig:
         ids = {k: int(text[k]) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
                                          "vision_end_token_id", "bos_token_id", "eos_token_id", "pad_token_id")
                if text.get(k) is not None}
-        return cls(text=tc, vision=vc, **ids)
+        return cls(text=tc, vision=vc, **ids, text_timestamps=bool(d.get("text_timestamps", False)))
 
     def to_hf_dict(self) -> dict[str, Any]:
         """The hub's flat layout, which transformers 4.49+ and 5.x both read."""
@@ -198,6 +201,8 @@ class ModelConfig:
                 else v.tokens_per_second,
                 "hidden_act": "silu",
             },
+            # Only where set, so that Qwen2.5-VL exports keep the public config.json's fields exactly.
+            **({"text_timestamps": True} if self.text_timestamps else {}),
         }
 
 
@@ -317,6 +322,8 @@ class Qwen3VLConfig(ModelConfig):
             problems.append(f"{len(v.deepstack_visual_indexes)} DeepStack features for {t.num_hidden_layers} layers")
         if v.num_grid_per_side**2 != v.num_position_embeddings:
             problems.append(f"num_position_embeddings {v.num_position_embeddings} is not a square")
+        if self.text_timestamps:
+            problems.append("text_timestamps is a Qwen2.5-VL processor option: Qwen3-VL always writes timestamps")
         return problems
 
     @classmethod

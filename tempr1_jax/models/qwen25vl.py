@@ -38,4 +38,5 @@ class Qwen25VL(VisionLanguageModel):
                               image_grid_thw, video_grid_thw, second_per_grid_ts,
                               spatial_merge_size=c.vision.spatial_merge_size,
                               tokens_per_second=c.vision.tokens_per_second, image_token_id=c.image_token_id,
-                              video_token_id=c.video_token_id, vision_start_token_id=c.vision_start_token_id)
+                              video_token_id=c.video_token_id, vision_start_token_id=c.vision_start_token_id,
+                              text_timestamps=c.text_timestamps)

@@ -13,7 +13,9 @@ import numpy as np
 from tempr1_jax.models.config import ModelConfig
 from tempr1_jax.processing import vision
 from tempr1_jax.processing.inputs import expand_vision_placeholders
-from tempr1_jax.processing.tokenizer import DEFAULT_SYSTEM, Tokenizer, chat_prompt
+from tempr1_jax.processing.timestamps import timestamp_text
+from tempr1_jax.processing.tokenizer import (DEFAULT_SYSTEM, VIDEO_PAD, VISION_END, VISION_START, Tokenizer,
+                                             chat_prompt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,15 +29,28 @@ class EncodedPrompt:
     is_video: bool = True
 
 
+def timestamped_video_text(grid_t: int, second_per_grid_t: float) -> str:
+    """The video's span with `text_timestamps`: `<0.0 seconds><|vision_start|><|video_pad|><|vision_end|><1.0
+    seconds>...`, one span per frame group, each after the group's start time (pads expanded later)."""
+    return "".join(timestamp_text(k * second_per_grid_t) + VISION_START + VIDEO_PAD + VISION_END
+                   for k in range(grid_t))
+
+
 def encode_video_prompt(tokenizer: Tokenizer, cfg: ModelConfig, frames_THWC: np.ndarray, sample_fps: float,
                         text: str, system: str | None = DEFAULT_SYSTEM) -> EncodedPrompt:
-    """A user turn `<video> text` with the Qwen2.5-VL chat template and the generation prompt."""
+    """A user turn `<video> text` with the Qwen2.5-VL chat template and the generation prompt (with
+    `cfg.text_timestamps`, the video's frame groups each follow their start time as text)."""
     v = cfg.vision
     pixel_values, grid = vision.patchify(frames_THWC, v.patch_size, v.temporal_patch_size, v.spatial_merge_size)
-    ids = tokenizer.encode(chat_prompt([{"type": "video"}, text], system=system))
-    ids = expand_vision_placeholders(ids, None, grid[None], v.spatial_merge_size, cfg.image_token_id,
-                                     cfg.video_token_id)
-    return EncodedPrompt(ids, pixel_values, grid, vision.second_per_grid_t(sample_fps, v.temporal_patch_size))
+    spg = vision.second_per_grid_t(sample_fps, v.temporal_patch_size)
+    prompt = chat_prompt([{"type": "video"}, text], system=system)
+    span_grids = grid[None]
+    if cfg.text_timestamps:
+        prompt = prompt.replace(VISION_START + VIDEO_PAD + VISION_END, timestamped_video_text(int(grid[0]), spg), 1)
+        span_grids = np.repeat([[1, grid[1], grid[2]]], grid[0], axis=0)
+    ids = expand_vision_placeholders(tokenizer.encode(prompt), None, span_grids, v.spatial_merge_size,
+                                     cfg.image_token_id, cfg.video_token_id)
+    return EncodedPrompt(ids, pixel_values, grid, spg)
 
 
 def encode_image_prompt(tokenizer: Tokenizer, cfg: ModelConfig, image_HWC: np.ndarray, text: str,

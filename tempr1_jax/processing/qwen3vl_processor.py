@@ -27,6 +27,7 @@ import numpy as np
 from tempr1_jax.models.config import Qwen3VLConfig
 from tempr1_jax.processing import vision
 from tempr1_jax.processing.processor import EncodedPrompt
+from tempr1_jax.processing.timestamps import timestamp_text
 from tempr1_jax.processing.tokenizer import VIDEO_PAD, VISION_END, VISION_START, Tokenizer, chat_prompt
 
 # Qwen3-VL's preprocessor statistics: 0.5 / 0.5 per channel. transformers fuses rescale and normalize into
@@ -98,10 +99,6 @@ def patch_timestamps(frame_indices: Sequence[int], video_fps: float, temporal_pa
     idx += [idx[-1]] * (-len(idx) % temporal_patch_size)
     t = [i / video_fps for i in idx]
     return [(t[i] + t[i + temporal_patch_size - 1]) / 2 for i in range(0, len(t), temporal_patch_size)]
-
-
-def timestamp_text(seconds: float) -> str:
-    return f"<{seconds:.1f} seconds>"
 
 
 def video_text(grid_thw: Sequence[int], timestamps: Sequence[float], merge_size: int, outer_pair: bool) -> str:

@@ -2,9 +2,13 @@
 
 Follows the original Qwen2.5-VL release, which the public checkpoints were trained with and vLLM follows:
 - text after a vision span continues at the span's largest position + 1 (temporal positions included);
-- video temporal ids are `floor(k * second_per_grid_t * tokens_per_second)`, multiplied in float, then floored.
-transformers 5.x restarts text after a video at start + max(h, w) / merge instead, which is a regression; parity tests
-hand our ids to transformers through `position_ids`.
+- video temporal ids are `k * second_per_grid_t * tokens_per_second` computed in float32, left to right (the
+  processor hands `second_per_grid_ts` over as a float32 tensor, and torch keeps an integer range times a float32
+  scalar in float32), then truncated. In float64 a product such as 3 * (2 / 0.56) * 2 lands just below an integer
+  that float32 rounds onto, so a few frame groups of long videos would get a time id one lower than in training.
+transformers 5.x restarts text after a video at start + max(h, w) / merge instead, which is a regression, and
+multiplies `k * (tokens_per_second * second_per_grid_t)`, which rounds differently; parity tests hand our ids to
+transformers through `position_ids`. Its Qwen2.5-Omni thinker keeps both original rules.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ import numpy as np
 
 def _vision_positions(t: int, h: int, w: int, second_per_grid_t: float, tokens_per_second: float) -> np.ndarray:
     """Positions [3, t*h*w] of one vision span in (t, h, w) raster order, relative to the span's start."""
-    t_ids = np.floor(np.arange(t, dtype=np.float64) * second_per_grid_t * tokens_per_second).astype(np.int64)
+    t_ids = (np.arange(t, dtype=np.float32) * np.float32(second_per_grid_t) * np.float32(tokens_per_second)
+             ).astype(np.int64)
     tt, hh, ww = np.meshgrid(t_ids, np.arange(h), np.arange(w), indexing="ij")
     return np.stack([tt.ravel(), hh.ravel(), ww.ravel()])
 
@@ -32,11 +37,14 @@ def get_rope_index(
     image_token_id: int,
     video_token_id: int,
     vision_start_token_id: int,
+    text_timestamps: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns (positions_3BL int32, deltas_B int32), with the same contract as transformers' `get_rope_index`.
 
     Image and video grids are consumed in order across the whole batch. Padded columns get position 1. A row's delta is
     `max(position) + 1 - L`, so decode step k (0-based, after a prompt of padded length L) sits at `L + k + delta`.
+    With `text_timestamps` (the layout of `processor.timestamped_video_text`), each video's frame groups are spans of
+    their own, so every group's temporal position restarts after its timestamp text, as in Qwen3-VL.
     """
     input_ids_BL = np.asarray(input_ids_BL)
     B, L = input_ids_BL.shape
@@ -47,9 +55,14 @@ def get_rope_index(
     video_grid_thw = np.zeros((0, 3), np.int64) if video_grid_thw is None else np.asarray(video_grid_thw).reshape(-1, 3)
     if second_per_grid_ts is None:
         second_per_grid_ts = np.ones((len(video_grid_thw),))
-    second_per_grid_ts = np.asarray(second_per_grid_ts, np.float64).reshape(-1)
+    second_per_grid_ts = np.asarray(second_per_grid_ts, np.float32).reshape(-1)
     if len(second_per_grid_ts) != len(video_grid_thw):
         raise ValueError(f"second_per_grid_ts has {len(second_per_grid_ts)} entries for {len(video_grid_thw)} videos")
+    if text_timestamps:
+        groups = video_grid_thw[:, 0]
+        second_per_grid_ts = np.repeat(second_per_grid_ts, groups)
+        video_grid_thw = np.repeat(np.concatenate([np.ones_like(video_grid_thw[:, :1]), video_grid_thw[:, 1:]], 1),
+                                   groups, axis=0)
     n_img = n_vid = 0
     for b in range(B):
         ids = input_ids_BL[b][mask_BL[b]]

@@ -36,6 +36,14 @@ class GRPOConfig:
     sampling: SamplingConfig = SamplingConfig(max_new_tokens=256, temperature=1.0)
     rewards: RewardConfig = RewardConfig()
     logprob_chunk: int = 8192
+    # Log-probs for the ratio, the KL and the entropy of softmax(logits / T) at the sampling temperature T, the
+    # distribution the completions were drawn from (as TRL and verl compute them); False: of softmax(logits).
+    logprobs_at_temperature: bool = True
+
+    @property
+    def logprob_temperature(self) -> float:
+        t = self.sampling.temperature
+        return t if self.logprobs_at_temperature and t > 0 else 1.0
 
 
 def prompt_inputs(batch: Batch, layout: VisionLayout) -> dict:
@@ -45,8 +53,9 @@ def prompt_inputs(batch: Batch, layout: VisionLayout) -> dict:
 
 
 def sequence_logprobs(model: Qwen25VL, batch: Batch, layout: VisionLayout, tokens_RT, mask_RT, group: int,
-                      chunk: int):
-    """log p and entropy [R, T] of `tokens_RT` following each prompt, rows prompt-major in groups of `group`.
+                      chunk: int, temperature: float = 1.0):
+    """log p and entropy [R, T] of `tokens_RT` following each prompt under softmax(logits / temperature), rows
+    prompt-major in groups of `group`.
 
     The prompt is computed once per prompt, not once per completion: its vision tower pass and its decoder pass fill a
     KV cache, which the group's completions then attend to (gradients flow back through the cached keys and
@@ -66,7 +75,8 @@ def sequence_logprobs(model: Qwen25VL, batch: Batch, layout: VisionLayout, token
     # Token t is predicted by the hidden state before it: the prompt's last one for t = 0.
     h_RTD = jnp.concatenate([rep(h_BLD[:, L - 1:]), h_RTD[:, :-1]], axis=1)
     D = h_RTD.shape[-1]
-    logp, ent = chunked_logprobs(h_RTD.reshape(-1, D), model.language.head_VD(), tokens_RT.reshape(-1), chunk)
+    logp, ent = chunked_logprobs(h_RTD.reshape(-1, D), model.language.head_VD(), tokens_RT.reshape(-1), chunk,
+                                 temperature)
     return logp.reshape(R, T), ent.reshape(R, T)
 
 
@@ -79,10 +89,36 @@ def _per_task(x_R: jax.Array, task_R: jax.Array, prefix: str) -> dict[str, jax.A
     return out
 
 
-def _update(state: TrainState, graphdef, grads, tx):
+def _floats(tree) -> list[jax.Array]:
+    return [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in _floats(tree)]))
+
+
+def _update(state: TrainState, loss, grads, tx, grad_norm_limit) -> tuple[TrainState, dict]:
+    """One optimizer update, applied only when it is sound; else parameters and optimizer state stay as they were.
+
+    Skipped: a non-finite loss or gradient norm; an update that leaves a non-finite optimizer moment, or parameters
+    whose global norm is not finite (a sum of squares: it overflows past ~1e19, weights with which no forward pass
+    stays finite, so such an update counts as non-finite before it can poison the next step); and, with the spike
+    guard on, a gradient norm above `grad_norm_limit`. The decision is a global reduction inside the compiled step,
+    so every host takes the same one. `step` counts every step, skipped or not; the optimizer's own count (the
+    schedule's position) does not advance on a skipped one.
+    """
+    grad_norm = optax.global_norm(_floats(grads))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    return state.replace(params=optax.apply_updates(state.params, updates), opt_state=opt_state,
-                         step=state.step + 1), optax.global_norm(grads)
+    params = optax.apply_updates(state.params, updates)
+    bad = {"nonfinite_loss": ~jnp.isfinite(loss), "nonfinite_grad_norm": ~jnp.isfinite(grad_norm),
+           "nonfinite_update": ~(jnp.isfinite(optax.global_norm(_floats(params))) & _all_finite(opt_state))}
+    nonfinite = bad["nonfinite_loss"] | bad["nonfinite_grad_norm"] | bad["nonfinite_update"]
+    spike = ~nonfinite & (grad_norm > grad_norm_limit)
+    skip = nonfinite | spike
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(skip, o, n), new, old)
+    state = state.replace(params=keep(params, state.params), opt_state=keep(opt_state, state.opt_state),
+                          step=state.step + 1)
+    return state, {"grad_norm": grad_norm, "skipped": skip, "grad_norm_spike": spike, **bad}
 
 
 @struct.dataclass
@@ -117,12 +153,14 @@ def score(tokens_RT, lengths_R, batch: Batch, tables: TokenTables, *, cfg: GRPOC
     return Rollout(tokens_RT, lengths_R, mask_RT, task_R, rewards, adv_R, zero_var_B)
 
 
-def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, *, graphdef,
+def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, grad_norm_limit=jnp.inf, *, graphdef,
            tx: optax.GradientTransformation, cfg: GRPOConfig):
-    """Phase 3: reference log-probs, then `cfg.mu` clipped policy-gradient steps with the k3 KL."""
+    """Phase 3: reference log-probs, then `cfg.mu` clipped policy-gradient steps with the k3 KL (each skipped when
+    unsound, see `_update`)."""
     G = cfg.group_size
+    temp = cfg.logprob_temperature
     logp_fn = lambda model: sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G,
-                                              cfg.logprob_chunk)[0]
+                                              cfg.logprob_chunk, temp)[0]
     ref_logp = (jax.lax.stop_gradient(logp_fn(nnx.merge(graphdef, state.ref)))
                 if cfg.loss.beta else jnp.zeros_like(ro.tokens_RT, jnp.float32))
     old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(
@@ -130,7 +168,7 @@ def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, *
 
     def loss_fn(params):
         model = nnx.merge(graphdef, params, state.frozen)
-        logp, ent = sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G, cfg.logprob_chunk)
+        logp, ent = sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G, cfg.logprob_chunk, temp)
         # With one update per rollout the ratio is 1 in value; stop_gradient(logp) gives it its exact gradient.
         old = jax.lax.stop_gradient(logp) if old_logp is None else old_logp
         loss, clip_frac = POLICY_LOSSES[cfg.loss.aggregation](logp, old, ref_logp, ro.advantages_R, ro.mask_RT,
@@ -139,28 +177,32 @@ def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, *
 
     def one_update(state, _):
         (loss, (logp, ent, clip_frac)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        state, grad_norm = _update(state, graphdef, grads, tx)
-        return state, (loss, logp, ent, clip_frac, grad_norm)
+        state, health = _update(state, loss, grads, tx, grad_norm_limit)
+        return state, (loss, logp, ent, clip_frac, health)
 
-    state, (loss, logp, ent, clip_frac, grad_norm) = jax.lax.scan(one_update, state, None, length=cfg.mu)
-    return state, (loss[-1], logp[0], ent[0], clip_frac.mean(), grad_norm[-1], ref_logp)
+    state, (loss, logp, ent, clip_frac, health) = jax.lax.scan(one_update, state, None, length=cfg.mu)
+    # The last update's gradient norm; a flag is raised if any of the `mu` updates raised it.
+    health = {k: v[-1] if k == "grad_norm" else v.any() for k, v in health.items()}
+    return state, (loss[-1], logp[0], ent[0], clip_frac.mean(), health, ref_logp)
 
 
-def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: TokenTables, *, graphdef,
-              tx: optax.GradientTransformation, cfg: GRPOConfig):
-    """One rollout batch, as one compiled program: rollout, score, update. Returns (state, metrics)."""
+def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: TokenTables, grad_norm_limit=jnp.inf,
+              *, graphdef, tx: optax.GradientTransformation, cfg: GRPOConfig):
+    """One rollout batch, as one compiled program: rollout, score, update. Returns (state, metrics).
+
+    `grad_norm_limit`: the spike guard's threshold (inf: off)."""
     rng, sample_rng = jax.random.split(state.rng)
     tokens_RT, lengths_R = rollout(state, batch, layout, sample_rng, graphdef=graphdef, cfg=cfg)
     ro = score(tokens_RT, lengths_R, batch, tables, cfg=cfg)
-    state, (loss, logp, ent, clip_frac, grad_norm, ref_logp) = update(state, batch, layout, ro, graphdef=graphdef,
-                                                                      tx=tx, cfg=cfg)
+    state, (loss, logp, ent, clip_frac, health, ref_logp) = update(state, batch, layout, ro, grad_norm_limit,
+                                                                   graphdef=graphdef, tx=tx, cfg=cfg)
     state = state.replace(rng=rng)
     m = ro.mask_RT.astype(jnp.float32)  # logp and ent: the first update's view, i.e. the rollout policy itself
     tok_mean = lambda x: (x * m).sum() / jnp.maximum(m.sum(), 1.0)
     seq_kl = ((k3_kl(logp, ref_logp) * m).sum(1) / jnp.maximum(m.sum(1), 1.0)) if cfg.loss.beta else jnp.zeros(
         tokens_RT.shape[0])
     metrics = {
-        "loss": loss, "grad_norm": grad_norm, "clip_fraction": clip_frac,
+        "loss": loss, **health, "clip_fraction": clip_frac,
         "kl": seq_kl.mean(), "entropy": tok_mean(ent), "completion_length": lengths_R.mean(),
         "zero_variance_groups": ro.zero_variance_B.sum(), "completion_tokens": m.sum(),
     }
@@ -172,9 +214,10 @@ def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: Tok
     return state, metrics
 
 
-def sft_step(state: TrainState, batch: Batch, layout: VisionLayout, *, graphdef, tx: optax.GradientTransformation,
-             chunk: int = 8192):
-    """Supervised cold start: token-mean cross-entropy of the reference answers given their prompts."""
+def sft_step(state: TrainState, batch: Batch, layout: VisionLayout, grad_norm_limit=jnp.inf, *, graphdef,
+             tx: optax.GradientTransformation, chunk: int = 8192):
+    """Supervised cold start: token-mean cross-entropy of the reference answers given their prompts (the update
+    skipped when unsound, see `_update`)."""
     mask = batch.answer_mask_BA
 
     def loss_fn(params):
@@ -186,7 +229,7 @@ def sft_step(state: TrainState, batch: Batch, layout: VisionLayout, *, graphdef,
         return nll, per_row
 
     (loss, per_row), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    state, grad_norm = _update(state, graphdef, grads, tx)
-    metrics = {"loss": loss, "grad_norm": grad_norm, "answer_tokens": mask.sum()}
+    state, health = _update(state, loss, grads, tx, grad_norm_limit)
+    metrics = {"loss": loss, **health, "answer_tokens": mask.sum()}
     metrics.update(_per_task(per_row, batch.task_B, "sft_loss"))
     return state, metrics

@@ -3,6 +3,7 @@
     learner = Learner(model, mesh, LearnerConfig(...), tables)
     metrics = learner.grpo(batch)        # batch: a host `Batch` from the data pipeline (this process's rows)
     metrics = learner.sft(batch)
+    metrics["skipped"]                   # 1 when the update was not applied (non-finite, or a gradient spike)
 
 Parameters live in `learner.state` (a `TrainState`), which the compiled steps take as an argument and donate.
 Batches arrive per process and become global arrays with `global_batch.global_batch`. Evaluation needs no optimizer:
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -59,16 +61,18 @@ class Learner:
                                               chunk=cfg.grpo.logprob_chunk), donate_argnums=(0,))
 
     # ---- steps ------------------------------------------------------------------------------------------------
-    def grpo(self, batch: Batch) -> dict[str, float]:
+    # `grad_norm_limit`: skip the update when the gradient norm exceeds it (the spike guard; inf: off).
+    def grpo(self, batch: Batch, grad_norm_limit: float = math.inf) -> dict[str, float]:
         dev, layout = global_batch(batch, self.mesh, self.model_cfg)
         with mesh_context(self.mesh):
-            self.state, metrics = self._grpo(self.state, dev, layout, self.tables)
+            self.state, metrics = self._grpo(self.state, dev, layout, self.tables,
+                                             replicate(np.float32(grad_norm_limit), self.mesh))
         return metrics
 
-    def sft(self, batch: Batch) -> dict[str, float]:
+    def sft(self, batch: Batch, grad_norm_limit: float = math.inf) -> dict[str, float]:
         dev, layout = global_batch(batch, self.mesh, self.model_cfg)
         with mesh_context(self.mesh):
-            self.state, metrics = self._sft(self.state, dev, layout)
+            self.state, metrics = self._sft(self.state, dev, layout, replicate(np.float32(grad_norm_limit), self.mesh))
         return metrics
 
     def load_params(self, params: nnx.State, reset_reference: bool = False):

@@ -11,8 +11,9 @@ import jax.numpy as jnp
 _NEG = -1e30  # finite, so that exp(m_old - m_new) never sees inf - inf
 
 
-def chunked_logprobs(h_ND: jax.Array, w_VD: jax.Array, targets_N: jax.Array, chunk: int = 8192):
-    """(log p(target), entropy) per row for logits = h @ w.T, both float32 [N]."""
+def chunked_logprobs(h_ND: jax.Array, w_VD: jax.Array, targets_N: jax.Array, chunk: int = 8192,
+                     temperature: float = 1.0):
+    """(log p(target), entropy) per row of softmax(h @ w.T / temperature), both float32 [N]."""
     V, D = w_VD.shape
     chunk = min(chunk, V)
     n_chunks = -(-V // chunk)
@@ -25,6 +26,8 @@ def chunked_logprobs(h_ND: jax.Array, w_VD: jax.Array, targets_N: jax.Array, chu
         w_KD, base = xs
         vocab_K = base + jnp.arange(chunk, dtype=jnp.int32)
         logits = jnp.einsum("nd,kd->nk", h_ND, w_KD, preferred_element_type=jnp.float32)
+        if temperature != 1.0:
+            logits = logits / temperature
         logits = jnp.where(vocab_K < V, logits, _NEG)
         m_new = jnp.maximum(m, logits.max(-1))
         scale = jnp.exp(m - m_new)

@@ -61,10 +61,17 @@ def group_centered(rewards_R: jax.Array, group_size: int, eps: float) -> tuple[j
     return centered.reshape(-1), zero_var
 
 
+# verl's clamps of the k3 estimator ("low_var_kl"): the log-ratio to +-20, so exp never overflows into an inf * 0
+# gradient, and the per-token value to 10, so one token the policy has left far behind cannot swamp the loss.
+K3_LOG_RATIO_CLAMP = 20.0
+K3_VALUE_CLAMP = 10.0
+
+
 def k3_kl(logp_RT: jax.Array, ref_logp_RT: jax.Array) -> jax.Array:
-    """exp(ref - logp) - (ref - logp) - 1: unbiased, non-negative per-token KL(pi || ref) estimate."""
-    d = ref_logp_RT - logp_RT
-    return jnp.exp(d) - d - 1.0
+    """exp(d) - d - 1 with d = ref - logp: the non-negative per-token KL(pi || ref) estimate, clamped as verl does
+    (d to +-K3_LOG_RATIO_CLAMP, the value to at most K3_VALUE_CLAMP; no gradient where a clamp binds)."""
+    d = jnp.clip(ref_logp_RT - logp_RT, -K3_LOG_RATIO_CLAMP, K3_LOG_RATIO_CLAMP)
+    return jnp.minimum(jnp.exp(d) - d - 1.0, K3_VALUE_CLAMP)
 
 
 def _clipped_surrogate(ratio, adv, cfg: LossConfig):

@@ -29,22 +29,26 @@ class OptimizerConfig:
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 1.0  # <= 0: no clipping (as in transformers' Trainer)
+
+
+# The learning rate after warm-up: (peak, decay steps) -> schedule.
+SCHEDULES = {
+    "constant": lambda lr, n: optax.constant_schedule(lr),
+    "cosine": optax.cosine_decay_schedule,
+    "linear": lambda lr, n: optax.linear_schedule(lr, 0.0, n),
+}
 
 
 def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
-    decay_steps = max(cfg.total_steps - cfg.warmup_steps, 1)
-    after = {
-        "constant": optax.constant_schedule(cfg.learning_rate),
-        "cosine": optax.cosine_decay_schedule(cfg.learning_rate, decay_steps),
-        "linear": optax.linear_schedule(cfg.learning_rate, 0.0, decay_steps),
-    }
-    if cfg.schedule not in after:
-        raise ValueError(f"optimizer schedule {cfg.schedule!r} unknown; choose from {sorted(after)}")
-    lr = optax.join_schedules([optax.linear_schedule(0.0, cfg.learning_rate, cfg.warmup_steps), after[cfg.schedule]],
-                              [cfg.warmup_steps]) if cfg.warmup_steps else after[cfg.schedule]
-    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
-                       optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay))
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"optimizer schedule {cfg.schedule!r} unknown; choose from {sorted(SCHEDULES)}")
+    after = SCHEDULES[cfg.schedule](cfg.learning_rate, max(cfg.total_steps - cfg.warmup_steps, 1))
+    lr = optax.join_schedules([optax.linear_schedule(0.0, cfg.learning_rate, cfg.warmup_steps), after],
+                              [cfg.warmup_steps]) if cfg.warmup_steps else after
+    # identity() in place of the clip keeps the optimizer state's structure, so a checkpoint restores either way.
+    clip = optax.clip_by_global_norm(cfg.max_grad_norm) if cfg.max_grad_norm > 0 else optax.identity()
+    return optax.chain(clip, optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay))
 
 
 def trainable_filter(freeze_vision: bool) -> Any:

@@ -10,11 +10,15 @@ from typing import Callable
 import ml_collections
 
 STAGES: dict[str, Callable[[ml_collections.ConfigDict], dict]] = {}
+# A stage's settings check, run for every stage named in the config before the first one starts.
+CHECKS: dict[str, Callable[[ml_collections.ConfigDict], None]] = {}
 
 
-def register_stage(name: str):
+def register_stage(name: str, check: Callable[[ml_collections.ConfigDict], None] | None = None):
     def wrap(fn):
         STAGES[name] = fn
+        if check is not None:
+            CHECKS[name] = check
         return fn
     return wrap
 
@@ -44,4 +48,6 @@ def run(config: ml_collections.ConfigDict) -> dict[str, dict]:
     unknown = [s for s in config.stages if s not in STAGES]
     if unknown:
         raise KeyError(f"config.stages names unknown stage(s) {unknown}; known stages: {sorted(STAGES)}")
+    for name in config.stages:  # a bad setting of a late stage fails now, not hours later
+        CHECKS.get(name, lambda c: None)(config)
     return {name: STAGES[name](config) for name in config.stages}

@@ -274,7 +274,7 @@ def run_one(config: ml_collections.ConfigDict, name: str, policy: Policy, tokeni
     outdir = os.path.join(config.workdir, "benchmark", weights_name(config), name)
     log = AnswerLog(outdir, {"benchmark": name, "split": os.path.abspath(bench.split), **weights,
                              "max_new_tokens": b.max_new_tokens, "think": b.think,
-                             "tokenizer": config.tokenizer or "qwen2"})
+                             "tokenizer": tokenizer.name})
     encoded = grain.MapDataset.source(source).map(pipeline.EncodeSample(policy.model_cfg, tokenizer, b.think))
     buckets = Buckets(text=tuple(b.buckets.text), patches=tuple(b.buckets.patches), answer=b.buckets.answer)
     batches = [range(i, min(i + b.batch_size, len(samples))) for i in range(0, len(samples), b.batch_size)]

@@ -2,12 +2,14 @@
 to evaluate."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from tempr1_jax.models import VisionLanguageModel, init_model, load_pretrained, make_mesh, preset, read_config
-from tempr1_jax.processing.tokenizer import Tokenizer, load_tokenizer
+from tempr1_jax.processing.tokenizer import Tokenizer, tokenizer_for
 from tempr1_jax.processing.vision import VideoSampling
 from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.rewards.parser import TokenTables, build_token_tables
@@ -32,7 +34,8 @@ FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 
 
 def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> VisionLanguageModel:
-    """`config.model.checkpoint` (a Hugging Face folder) if set, else the preset with random weights.
+    """`config.model.checkpoint` (a Hugging Face folder, whose config.json says whether it reads textual timestamps)
+    if set, else the preset with random weights and `config.model.text_timestamps`.
 
     The family (Qwen2.5-VL or Qwen3-VL) is the checkpoint's config.json `model_type`, or the preset's;
     `config.model.family`, when set, must agree with it, so that a config never trains the family it does not name.
@@ -48,11 +51,18 @@ def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> V
         raise ValueError(f"config.model.family is {family!r} but the {source} is {cfg.family!r}")
     if m.checkpoint:
         return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype, config=cfg)
+    if m.get("text_timestamps", False):
+        cfg = dataclasses.replace(cfg, text_timestamps=True)
     return init_model(cfg, mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
 
 
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
-    return load_tokenizer(config.get("tokenizer") or None)
+    """`config.tokenizer` if set, else `config.model.checkpoint`'s own tokenizer.json, else Qwen2.5-VL's
+    (Qwen3-VL's for that family; `processing.tokenizer.tokenizer_for`, which predict.py uses too), checked against
+    the model's embedding."""
+    m = config.model
+    cfg = read_config(m.checkpoint) if m.checkpoint else preset(m.preset)
+    return tokenizer_for(cfg.text.vocab_size, config.get("tokenizer") or "", m.checkpoint, cfg.family)
 
 
 def token_tables(tokenizer: Tokenizer, vocab_size: int) -> TokenTables:

@@ -39,6 +39,19 @@ def f1_at(pred_N2: np.ndarray, gt_M2: np.ndarray, threshold: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
+def sample_metrics(row: dict) -> dict[str, float]:
+    """One predictions.jsonl row's share of its task's metrics (the metric is 100 x the mean over samples): the
+    localization reward for tg, dtg (one-to-one IoU) and vhd (VHD-mIoU: the union IoU), accuracy and the evidence's
+    union IoU for gvqa, the mean F1 over IoU 0.1/0.3/0.5/0.7 for tal."""
+    task = row["task"]
+    if task in ("tg", "dtg", "vhd"):
+        return {"mIoU": row["reward_localization"]}
+    if task == "gvqa":
+        return {"accuracy": row["reward_classification"], "mIoU": row["reward_localization"]}
+    pred, gt = np.asarray(row["pred"], float).reshape(-1, 2), np.asarray(row["gt"], float).reshape(-1, 2)
+    return {"mF1": float(np.mean([f1_at(pred, gt, t) for t in F1_THRESHOLDS]))}
+
+
 def task_metrics(rows: list[dict]) -> dict[str, dict[str, float]]:
     """Per-task aggregates of the per-sample rows written to predictions.jsonl."""
     out = {}
@@ -48,17 +61,8 @@ def task_metrics(rows: list[dict]) -> dict[str, dict[str, float]]:
             continue
         m = {"samples": len(rs), "format_rate": 100 * np.mean([r["well_formed"] for r in rs]),
              "localization": float(np.mean([r["reward_localization"] for r in rs]))}
-        if task in ("tg", "dtg"):
-            m["mIoU"] = 100 * m["localization"]  # one-to-one IoU (tg: the one interval) is this reward exactly
-        elif task == "vhd":
-            m["mIoU"] = 100 * m["localization"]  # VHD-mIoU: the union IoU
-        elif task == "gvqa":
-            m["accuracy"] = 100 * float(np.mean([r["reward_classification"] for r in rs]))
-            m["mIoU"] = 100 * m["localization"]
-        elif task == "tal":
-            per = [[f1_at(np.asarray(r["pred"], float).reshape(-1, 2), np.asarray(r["gt"], float).reshape(-1, 2), t)
-                    for t in F1_THRESHOLDS] for r in rs]
-            m["mF1"] = 100 * float(np.mean(per))
+        per = [sample_metrics(r) for r in rs]
+        m.update({k: 100 * float(np.mean([p[k] for p in per])) for k in per[0]})
         out[task] = m
     return out
 

@@ -4,10 +4,15 @@ A stage writes under `<workdir>/<stage>/`: `checkpoints/` (Orbax; the last `conf
 `metrics.jsonl` and `tensorboard/`. Rerunning a stage resumes from its latest checkpoint and continues the data
 stream where it stopped, so a resumed run equals an uninterrupted one. `init_from` names the stage whose final
 parameters a fresh stage starts from (and, for GRPO, takes as the frozen reference).
+
+Faults (`config.faults`, see `train/faults.py`): a step whose update is unsound is skipped on device and counted;
+too many in a row stop the run with `TrainingStopped`, and no checkpoint is written while the last step was
+skipped. The settings are checked before anything is built (`check_config`).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import signal
 import time
@@ -21,10 +26,11 @@ from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.rl.grpo import GRPOConfig
 from tempr1_jax.rl.learner import Learner, LearnerConfig
 from tempr1_jax.rl.losses import LossConfig
-from tempr1_jax.rl.state import OptimizerConfig
+from tempr1_jax.rl.state import SCHEDULES, OptimizerConfig
 from tempr1_jax.sampling import SamplingConfig
 from tempr1_jax.stages import common, register_stage
 from tempr1_jax.train.checkpoint import Checkpointer
+from tempr1_jax.train.faults import FaultPolicy, FaultTracker
 from tempr1_jax.train.metrics import MetricsWriter, to_host
 
 
@@ -54,6 +60,7 @@ def learner_config(config: ml_collections.ConfigDict, stage: str, steps: int | N
         sampling=SamplingConfig(**g.sampling.to_dict(), eos_ids=(tok.eos_id, tok.pad_id), pad_id=tok.pad_id),
         rewards=RewardConfig(**g.rewards.to_dict()),
         logprob_chunk=config.model.logprob_chunk,
+        logprobs_at_temperature=g.logprobs_at_temperature,
     )
     return LearnerConfig(optimizer=opt, grpo=grpo, freeze_vision=config.model.freeze_vision, seed=config.seed)
 
@@ -70,7 +77,7 @@ def batch_size(config: ml_collections.ConfigDict, stage: str) -> int:
 
 def epoch_steps(config: ml_collections.ConfigDict, per_process: int) -> int:
     """Steps in one pass over this process's share of the weighted tasks (`steps = 0` in a stage's config)."""
-    sources = pipeline.task_sources(list(config.data.train_dirs))
+    sources = pipeline.task_sources(list(config.data.train_dirs), config.data.get("skip_bad_shards", False))
     n = sum(len(src) // jax.process_count() for t, src in sources.items() if config.data.task_weights.get(t, 0) > 0)
     return max(n // per_process, 1)
 
@@ -82,25 +89,29 @@ def train_dataset(config: ml_collections.ConfigDict, model_cfg, num_samples: int
         shard_index=jax.process_index(), shard_count=jax.process_count(),
         buckets=Buckets(text=tuple(d.buckets.text), patches=tuple(d.buckets.patches), answer=d.buckets.answer),
         think=d.think, num_workers=d.num_workers)
-    return pipeline.make_dataset(pipeline.task_sources(list(dirs)), pcfg, model_cfg, common.build_tokenizer(config))
+    return pipeline.make_dataset(pipeline.task_sources(list(dirs), d.get("skip_bad_shards", False)), pcfg, model_cfg,
+                                 common.build_tokenizer(config))
 
 
 def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     s = config[stage]
     workdir = os.path.join(config.workdir, stage)
-    mesh = common.build_mesh(config)
-    model = common.build_model(config, mesh)
     per_step = batch_size(config, stage)
     steps = s.steps or epoch_steps(config, per_step)
+    check_config(config, stage, steps)
+    mesh = common.build_mesh(config)
+    model = common.build_model(config, mesh)
     tables = common.token_tables(common.build_tokenizer(config), model.cfg.text.vocab_size)
     learner = Learner(model, mesh, learner_config(config, stage, steps), tables)
     del model
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.max_to_keep)
     it = iter(train_dataset(config, learner.model_cfg, steps * per_step, config.data.train_dirs, per_step))
     mu = s.get("mu", 1)
+    faults = FaultTracker(FaultPolicy.from_config(config), stage)
     if ckpt.latest_step() is not None:
-        data_state, _ = ckpt.restore(learner)
+        data_state, meta = ckpt.restore(learner)
         it.set_state(data_state)
+        faults = FaultTracker(faults.policy, stage, meta.get("faults"))
     elif s.init_from:
         src = os.path.join(config.workdir, s.init_from, "checkpoints")
         if not os.path.isdir(src):
@@ -116,21 +127,31 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     preemption = Preemption()
     step_fn = learner.grpo if stage == "grpo" else learner.sft
     last = {}
+    meta = lambda **kw: {"stage": stage, "rollout_steps": done, "faults": faults.saved(), **kw}
     try:
         while done < stop_at and not preemption.requested:
             batch = next(it)
             t0 = time.perf_counter()
-            last = to_host(step_fn(batch))
+            limit = faults.grad_norm_limit()
+            last = to_host(step_fn(batch, limit))
             elapsed = time.perf_counter() - t0
             done += 1
             tokens = last.get("completion_tokens", last.get("answer_tokens", 0.0))
             last.update(step_time=elapsed, tokens_per_s=tokens / elapsed)
+            note = faults.observe(done, last, limit)
             writer.write(done, last)
-            if done % s.checkpoint_every == 0 or done == stop_at:
-                ckpt.save(learner, it.get_state(), {"stage": stage, "rollout_steps": done})
-        if preemption.requested:
-            ckpt.save(learner, it.get_state(), {"stage": stage, "rollout_steps": done, "preempted": True},
-                      force=True)
+            if note:
+                writer.note(note)
+            if faults.must_stop:
+                raise faults.stop(ckpt, mu)
+            # Never while the last step was skipped: rotation would remove the last good checkpoint.
+            if (done % s.checkpoint_every == 0 or done == stop_at) and faults.healthy:
+                ckpt.save(learner, it.get_state(), meta())
+        if not faults.healthy:
+            writer.note(f"{stage}: ended on {len(faults.streak)} skipped step(s); no checkpoint written after the "
+                        f"last applied step, so the latest is step {(ckpt.latest_step() or 0) // mu}")
+        elif preemption.requested:
+            ckpt.save(learner, it.get_state(), meta(preempted=True), force=True)
     finally:
         ckpt.wait()
         ckpt.close()
@@ -139,11 +160,60 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     return {"steps": done, "preempted": preemption.requested, **{k: v for k, v in last.items() if "/" not in k}}
 
 
-@register_stage("sft")
+def check_config(config: ml_collections.ConfigDict, stage: str, steps: int | None = None):
+    """The stage's settings, checked before anything is built: a ValueError names the key and the value.
+
+    `steps`: the stage's step count once known (`steps = 0` means one epoch, known only from the data)."""
+    s = config[stage]
+
+    def need(key: str, ok: bool, expected: str):
+        if not ok:
+            value = config
+            for part in key.split("."):
+                value = value[part]
+            raise ValueError(f"config.{key} = {value!r}: expected {expected}")
+
+    o = s.optimizer
+    lr = o.learning_rate
+    need(f"{stage}.optimizer.learning_rate", isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0,
+         "a finite number > 0")
+    for b in ("b1", "b2"):
+        need(f"{stage}.optimizer.{b}", 0 <= o.get(b, 0.9) < 1, "a number in [0, 1)")
+    need(f"{stage}.optimizer.eps", o.get("eps", 1e-8) > 0, "a number > 0")
+    need(f"{stage}.optimizer.weight_decay", o.get("weight_decay", 0.0) >= 0, "a number >= 0")
+    need(f"{stage}.optimizer.max_grad_norm", not math.isnan(o.get("max_grad_norm", 1.0)),
+         "a number (<= 0: no clipping)")
+    need(f"{stage}.optimizer.schedule", o.get("schedule", "constant") in SCHEDULES, f"one of {list(SCHEDULES)}")
+    need(f"{stage}.optimizer.warmup_steps", o.get("warmup_steps", 0) >= 0, "an integer >= 0")
+    need(f"{stage}.steps", s.steps >= 0, "an integer >= 0 (0: one epoch)")
+    total = steps or s.steps
+    if total:
+        need(f"{stage}.optimizer.warmup_steps", o.get("warmup_steps", 0) < total * s.get("mu", 1),
+             f"fewer than the stage's {total * s.get('mu', 1)} optimizer steps")
+    need(f"{stage}.checkpoint_every", s.checkpoint_every >= 1, "an integer >= 1")
+    need(f"{stage}.steps_per_run", s.get("steps_per_run", 0) >= 0, "an integer >= 0 (0: no limit)")
+    need("checkpoint.max_to_keep", config.checkpoint.max_to_keep >= 1, "an integer >= 1")
+    if s.get("batch_size"):
+        need(f"{stage}.batch_size", s.batch_size >= 1, "an integer >= 1")
+    else:
+        need("data.batch_size", config.data.batch_size >= 1, "an integer >= 1")
+    if stage == "grpo":
+        g = config.grpo
+        need("grpo.group_size", g.group_size >= 2, "an integer >= 2 (advantages are normalized within a group)")
+        need("grpo.mu", g.mu >= 1, "an integer >= 1")
+        need("grpo.loss.beta", g.loss.beta >= 0, "a number >= 0")
+        for e in ("epsilon_low", "epsilon_high"):
+            need(f"grpo.loss.{e}", g.loss[e] >= 0, "a number >= 0")
+        need("grpo.sampling.temperature", g.sampling.temperature >= 0, "a number >= 0 (0: greedy)")
+        need("grpo.sampling.max_new_tokens", g.sampling.max_new_tokens >= 1, "an integer >= 1")
+    FaultPolicy.from_config(config)
+
+
+@register_stage("sft", check=lambda config: check_config(config, "sft"))
 def run_sft(config: ml_collections.ConfigDict) -> dict:
     return run_training(config, "sft")
 
 
-@register_stage("grpo")
+@register_stage("grpo", check=lambda config: check_config(config, "grpo"))
 def run_grpo(config: ml_collections.ConfigDict) -> dict:
     return run_training(config, "grpo")

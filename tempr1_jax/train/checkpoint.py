@@ -62,6 +62,21 @@ class Checkpointer:
         r = self.manager.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(_abstract(like))))
         return r.params, step
 
+    def set_aside(self, step: int, directory: str) -> str:
+        """Moves checkpoint `step` out of this folder into `directory` (kept, but no longer resumed from); returns
+        its new path."""
+        self.wait()
+        src = os.path.join(self.directory, str(step))
+        if not os.path.isdir(src):
+            raise FileNotFoundError(f"checkpoint {step} is not at {src}")
+        os.makedirs(directory, exist_ok=True)
+        dst, n = os.path.join(directory, str(step)), 1
+        while os.path.exists(dst):  # set aside before, by an earlier run
+            dst, n = os.path.join(directory, f"{step}.{n}"), n + 1
+        os.replace(src, dst)
+        self.manager.reload()
+        return dst
+
     def wait(self):
         self.manager.wait_until_finished()
 

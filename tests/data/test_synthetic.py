@@ -66,3 +66,17 @@ def test_task_mix_and_intervals_on_grid():
         if s.task == "tal":
             ivs = sorted(s.intervals)
             assert all(e1 < s2 for (_, e1), (s2, _) in zip(ivs, ivs[1:]))  # instances are disjoint
+
+
+def test_whole_second_grid_and_no_distractors():
+    cfg = dataclasses.replace(CFG, num_samples=100, time_step=1.0, max_distractors=0)
+    for i in range(cfg.num_samples):
+        s, scene = synthetic.make_sample(cfg, i)
+        assert all(x % 1 == 0 for iv in s.intervals for x in iv)
+        if s.task in ("tg", "dtg", "vhd", "gvqa"):  # every object on screen is one the prompt names
+            named = {q.split()[1 if s.task != "gvqa" else 4] for q in s.queries}
+            assert {a.color for a in scene.appearances} == named, (s.task, s.queries, scene.appearances)
+        else:  # tal: every appearance is an instance of the asked action
+            assert len(scene.appearances) == len(s.intervals)
+    with_distractors = [synthetic.make_sample(dataclasses.replace(cfg, max_distractors=3), i)[1] for i in range(20)]
+    assert any(len({a.color for a in sc.appearances}) > 1 for sc in with_distractors)

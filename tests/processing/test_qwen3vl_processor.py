@@ -14,8 +14,10 @@ from transformers.models.qwen3_vl import processing_qwen3_vl
 
 from tempr1_jax.models.config import qwen3_vl_8b
 from tempr1_jax.processing import qwen3vl_processor as q3
-from tempr1_jax.processing.tokenizer import VIDEO_PAD, VISION_END, VISION_START, chat_prompt, load_tokenizer
+from tempr1_jax.processing.tokenizer import (VIDEO_PAD, VISION_END, VISION_START, chat_prompt, load_tokenizer,
+                                             shipped_tokenizer_file, tokenizer_for)
 
+qwen3_tokenizer = lambda: load_tokenizer(shipped_tokenizer_file())  # the Qwen3-era file, as Qwen3-VL's
 video_processing_qwen3_vl = importlib.import_module("transformers.models.qwen3_vl.video_processing_qwen3_vl")
 HF = video_processing_qwen3_vl.Qwen3VLVideoProcessor
 
@@ -48,7 +50,7 @@ def _hf_video_text(grid, indices, fps, merge=2, temporal=2):
 
 @pytest.mark.parametrize("n_frames,fps", [(6, 25.0), (9, 29.97)])  # an odd count repeats the last frame
 def test_prompt_ids_and_pixels_match_transformers(n_frames, fps):
-    tok, cfg = load_tokenizer(), qwen3_vl_8b()
+    tok, cfg = qwen3_tokenizer(), qwen3_vl_8b()
     rng = np.random.default_rng(n_frames)
     frames = rng.integers(0, 256, (n_frames, 128, 192, 3), dtype=np.uint8)  # a size the rule keeps
     indices = np.linspace(0, 3 * fps, n_frames).round().astype(int)
@@ -75,15 +77,17 @@ def test_prompt_ids_and_pixels_match_transformers(n_frames, fps):
 def test_special_token_ids_match_the_qwen3vl_config():
     """The shipped Qwen tokenizer.json has the vision and chat ids transformers' Qwen3-VL config uses."""
     from transformers import Qwen3VLConfig
-    tok, hf = load_tokenizer(), Qwen3VLConfig()
+    tok, hf = qwen3_tokenizer(), Qwen3VLConfig()
     for name, token in (("image_token_id", "<|image_pad|>"), ("video_token_id", VIDEO_PAD),
                         ("vision_start_token_id", VISION_START), ("vision_end_token_id", VISION_END)):
         assert tok.token_id(token) == getattr(hf, name) == getattr(qwen3_vl_8b(), name)
     assert (tok.eos_id, tok.pad_id) == (qwen3_vl_8b().eos_token_id, 151643)
+    assert tok.token_id("<think>") == 151667 and tok.vocab_size == 151669
+    assert tokenizer_for(151936, family="qwen3_vl") == tok  # the family's default
 
 
 def test_mismatched_inputs_are_named():
-    tok, cfg = load_tokenizer(), qwen3_vl_8b()
+    tok, cfg = qwen3_tokenizer(), qwen3_vl_8b()
     frames = np.zeros((4, 128, 128, 3), np.uint8)
     with pytest.raises(ValueError, match="3 frame indices for 4 frames"):
         q3.encode_video_prompt(tok, cfg, frames, [0, 1, 2], 25.0, "x")

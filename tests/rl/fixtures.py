@@ -1,9 +1,17 @@
 """A tiny model and a hand-made padded batch of video prompts with ground truth, for the RL tests."""
+import dataclasses
+
 import numpy as np
 
 from tempr1_jax.data.batch import Buckets, Features, collate
 from tempr1_jax.data.pipeline import rope_for
+from tempr1_jax.models import init_model
 from tempr1_jax.models.config import qwen3_tiny, tiny
+from tempr1_jax.rl.grpo import GRPOConfig
+from tempr1_jax.rl.learner import Learner, LearnerConfig
+from tempr1_jax.rl.losses import LossConfig
+from tempr1_jax.rl.state import OptimizerConfig
+from tempr1_jax.sampling import SamplingConfig
 
 CFG = tiny(vocab_size=1024)
 QWEN3_CFG = qwen3_tiny(vocab_size=1024)
@@ -49,3 +57,15 @@ def small_tokenizer(tmp_dir: str):
 def tables(tmp_dir: str):
     from tempr1_jax.stages.common import token_tables
     return token_tables(small_tokenizer(tmp_dir), CFG.text.vocab_size)
+
+
+def learner(mesh, tabs, aggregation="grpo", model_cfg=CFG, **optimizer):
+    """A GRPO/SFT learner of a tiny model (`CFG` or `QWEN3_CFG`); `optimizer` overrides the OptimizerConfig fields."""
+    # A large Adam eps makes the first update proportional to the gradient: with the default, a near-zero gradient
+    # moves its weight by +-lr whatever its size, and summation-order noise would flip such signs.
+    opt = dataclasses.replace(OptimizerConfig(learning_rate=1e-2, eps=1.0), **optimizer)
+    cfg = LearnerConfig(optimizer=opt,
+                        grpo=GRPOConfig(group_size=2, loss=LossConfig(aggregation=aggregation, beta=0.04),
+                                        sampling=SamplingConfig(max_new_tokens=6, temperature=1.0, eos_ids=(2, 0),
+                                                                pad_id=0), logprob_chunk=256))
+    return Learner(init_model(model_cfg, mesh, seed=4), mesh, cfg, tabs)

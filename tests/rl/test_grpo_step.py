@@ -5,23 +5,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from fixtures import CFG, QWEN3_CFG, batch, tables
-from tempr1_jax.models import init_model, make_mesh
-from tempr1_jax.rl.grpo import GRPOConfig
-from tempr1_jax.rl.learner import Learner, LearnerConfig
-from tempr1_jax.rl.losses import LossConfig
-from tempr1_jax.rl.state import OptimizerConfig
-from tempr1_jax.sampling import SamplingConfig
-
-
-def _learner(mesh, tabs, aggregation="grpo", model_cfg=CFG):
-    # A large Adam eps makes the first update proportional to the gradient: with the default, a near-zero gradient
-    # moves its weight by +-lr whatever its size, and summation-order noise would flip such signs.
-    cfg = LearnerConfig(optimizer=OptimizerConfig(learning_rate=1e-2, eps=1.0),
-                        grpo=GRPOConfig(group_size=2, loss=LossConfig(aggregation=aggregation, beta=0.04),
-                                        sampling=SamplingConfig(max_new_tokens=6, temperature=1.0, eos_ids=(2, 0),
-                                                                pad_id=0), logprob_chunk=256))
-    return Learner(init_model(model_cfg, mesh, seed=4), mesh, cfg, tabs)
+from fixtures import CFG, QWEN3_CFG, batch, learner as _learner, tables
+from tempr1_jax.models import make_mesh
 
 
 def _params(learner):

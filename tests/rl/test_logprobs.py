@@ -31,7 +31,8 @@ def test_chunked_logprobs_equal_full_softmax_in_value_and_gradient():
 
 
 def test_shared_prefix_logprobs_equal_a_full_forward_per_completion():
-    """Prompt computed once and shared by G = 3 completions == prompt + completion through the model row by row."""
+    """Prompt computed once and shared by G = 3 completions == prompt + completion through the model row by row, at
+    temperature 1 and at a sampling temperature of 0.5."""
     model = init_model(CFG, make_mesh((1, 1, 1), jax.devices()[:1]), seed=2)
     b = batch(2)
     layout = vision_layout(b.video_grid_thw_B3, CFG.vision, len(b.pixel_values_SP), static=True)
@@ -41,6 +42,8 @@ def test_shared_prefix_logprobs_equal_a_full_forward_per_completion():
     lengths = np.array([5, 3, 1, 4, 5, 2])
     mask = np.arange(T)[None] < lengths[:, None]
     logp, _ = sequence_logprobs(model, b, layout, jnp.asarray(tokens), jnp.asarray(mask), G, chunk=256)
+    logp_cold, _ = sequence_logprobs(model, b, layout, jnp.asarray(tokens), jnp.asarray(mask), G, chunk=256,
+                                     temperature=0.5)  # the sampling temperature's distribution, softmax(logits / T)
     for r in range(2 * G):
         p = r // G
         real = b.input_ids_BL[p][b.attention_mask_BL[p]]
@@ -50,6 +53,7 @@ def test_shared_prefix_logprobs_equal_a_full_forward_per_completion():
             int(b.video_grid_thw_B3[0].prod()), int(b.video_grid_thw_B3[:2].prod(1).sum()))
         logits = np.asarray(model(input_ids=ids, pixel_values_videos=b.pixel_values_SP[video],
                                   video_grid_thw=b.video_grid_thw_B3[p:p + 1], second_per_grid_ts=[1.0]))
-        ref = jax.nn.log_softmax(logits[0, len(real) - 1: len(real) - 1 + n], -1)
-        ref = np.take_along_axis(np.asarray(ref), tokens[r, :n, None], -1)[:, 0]
-        np.testing.assert_allclose(np.asarray(logp[r, :n]), ref, rtol=1e-4, atol=1e-4)
+        for got, temperature in ((logp, 1.0), (logp_cold, 0.5)):
+            ref = jax.nn.log_softmax(logits[0, len(real) - 1: len(real) - 1 + n] / temperature, -1)
+            ref = np.take_along_axis(np.asarray(ref), tokens[r, :n, None], -1)[:, 0]
+            np.testing.assert_allclose(np.asarray(got[r, :n]), ref, rtol=1e-4, atol=1e-4)

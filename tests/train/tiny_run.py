@@ -23,6 +23,7 @@ def tiny_config(data_root: str, workdir: str | None = None, stages=("sft", "grpo
     c.grpo.batch_size = 2
     c.data.buckets.text, c.data.buckets.patches, c.data.buckets.answer = (384,), (320,), 64
     c.sft.steps, c.sft.checkpoint_every = 4, 2
+    c.sft.optimizer.warmup_steps = 0  # the demo's 40 would outlast the run (an error)
     c.grpo.steps, c.grpo.checkpoint_every, c.grpo.group_size = 2, 1, 2
     c.grpo.sampling.max_new_tokens = 8
     c.eval.batch_size, c.eval.max_new_tokens = 4, 8

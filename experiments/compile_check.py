@@ -1,0 +1,345 @@
+"""Compiles one training or evaluation step ahead of time for a TPU slice (or this machine), without the hardware.
+
+    python experiments/compile_check.py --config=experiments/configs/tempr1_7b.py --stage=grpo --topology=v5p-8
+
+Everything is abstract: the model, optimizer state and reference are shapes with the shardings the config's mesh gives
+them, the batch has the config's largest bucket shapes (a mix of one 8 s clip and 150 s clips at the video config's
+frame rate and pixel budget), and the stage's step is lowered and compiled for the topology's devices (the `libtpu`
+wheel compiles TPU programs on any machine: `make libtpu`). It prints the shapes, the per-device memory the compiler
+asks for against the chip's HBM, the FLOPs of one step, the compile time and how many distinct programs a run of the
+config compiles, then as its last line one JSON object with those figures.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Libtpu guards a TPU host's chips with a lock file; compiling for a described topology touches no chip.
+os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+for _var, _value in (("TPU_ACCELERATOR_TYPE", "v5p-8"), ("TPU_WORKER_HOSTNAMES", "localhost")):
+    os.environ.setdefault(_var, _value)  # silences libtpu's host probing, which a described topology does not need
+
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config file (ml_collections)", lock_config=True)
+_STAGE = flags.DEFINE_enum("stage", "grpo", ["sft", "grpo", "benchmark"], "the step to compile")
+_TOPOLOGY = flags.DEFINE_string("topology", "v5p-8", "a TPU slice (v5p-8, v5p-32, v6e-8, v6e-4, v5e-8, ...) or "
+                                "`local` for this machine's own devices")
+_MESH = flags.DEFINE_string("mesh", "", "override config.mesh.shape, e.g. 1,4,1")
+
+GiB = 1 << 30
+# name -> (libtpu topology, HBM per chip): Google Cloud's published capacities.
+TOPOLOGIES = {
+    "v5p-8": ("v5p:2x2x1", 95 * GiB), "v5p-16": ("v5p:2x2x2", 95 * GiB), "v5p-32": ("v5p:2x2x4", 95 * GiB),
+    "v5p-64": ("v5p:2x4x4", 95 * GiB), "v5p-128": ("v5p:4x4x4", 95 * GiB),
+    "v6e-1": ("v6e:1x1", 32 * GiB), "v6e-4": ("v6e:2x2", 32 * GiB), "v6e-8": ("v6e:2x4", 32 * GiB),
+    "v6e-16": ("v6e:4x4", 32 * GiB), "v6e-32": ("v6e:4x8", 32 * GiB),
+    "v5e-1": ("v5e:1x1", 16 * GiB), "v5e-4": ("v5e:2x2", 16 * GiB), "v5e-8": ("v5e:2x4", 16 * GiB),
+    "v5e-16": ("v5e:4x4", 16 * GiB),
+    "v4-8": ("v4:2x2x1", 32 * GiB), "v4-16": ("v4:2x2x2", 32 * GiB), "v4-32": ("v4:2x2x4", 32 * GiB),
+}
+HEADROOM = 0.9  # a step "fits" when it asks for at most 90% of HBM: the runtime and fragmentation take the rest
+CLIP_SECONDS = (8.0, 150.0)  # the issue's mixed batch: one short clip, the rest long ones
+SOURCE_FPS, SOURCE_HW = 30.0, (720, 1280)
+
+
+def topology_devices(name: str):
+    """The devices of a TPU slice described by name, or this machine's devices for `local`; and HBM per device."""
+    import jax
+    if name == "local":
+        dev = jax.devices()
+        stats = dev[0].memory_stats() or {}
+        return dev, int(stats.get("bytes_limit", 0))
+    if name not in TOPOLOGIES:
+        raise ValueError(f"unknown topology {name!r}; known: local, {', '.join(TOPOLOGIES)}")
+    from jax.experimental import topologies
+    desc, hbm = TOPOLOGIES[name]
+    try:
+        return topologies.get_topology_desc(topology_name=desc, platform="tpu").devices, hbm
+    except Exception as e:  # libtpu missing or too old: say how to get it
+        raise RuntimeError(f"cannot describe TPU topology {desc!r} ({e}); install the libtpu wheel that matches "
+                           "jax with `make libtpu`") from e
+
+
+def clip_grids(config, n: int):
+    """(t, h, w) patch grids and seconds per grid step of n clips: one 8 s clip, then 150 s clips."""
+    import numpy as np
+    from tempr1_jax.processing.vision import sample_frame_indices, video_frame_size
+    sampling = _video_sampling(config)
+    grids, spg = [], []
+    for i in range(n):
+        total = int(CLIP_SECONDS[min(i, 1)] * SOURCE_FPS)
+        frames = len(sample_frame_indices(total, SOURCE_FPS, sampling))
+        h, w = video_frame_size(*SOURCE_HW, frames, sampling)
+        grids.append((frames // sampling.temporal_patch_size, h // 14, w // 14))
+        spg.append(sampling.temporal_patch_size / sampling.fps)
+    return np.array(grids, np.int32), np.array(spg, np.float32)
+
+
+def _video_sampling(config):
+    from tempr1_jax.stages import common
+    return common.build_sampling(config)
+
+
+@dataclasses.dataclass
+class Shapes:
+    prompts: int
+    group_size: int
+    prompt_tokens: int
+    visual_tokens: int  # the largest per prompt
+    patches: int  # the whole batch's patch axis
+    completion_tokens: int
+
+
+def abstract_inputs(config, stage: str, mesh, model_cfg):
+    """The step's batch and vision layout as ShapeDtypeStructs with their shardings, and the shapes compiled."""
+    import jax
+    import numpy as np
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    from tempr1_jax.data.batch import Batch
+    from tempr1_jax.rl.global_batch import BATCH_AXES, _batch_spec
+    from tempr1_jax.models.vision import vision_layout
+
+    B = config.eval.batch_size if stage == "benchmark" else (config[stage].get("batch_size") or config.data.batch_size)
+    L = max(config.data.buckets.text)
+    S_row = max(config.data.buckets.patches)
+    S = B * S_row
+    A = config.data.buckets.answer
+    grids, spg = clip_grids(config, B)
+    per_clip = np.prod(grids, axis=1)
+    if per_clip.max() > S_row:
+        raise ValueError(f"a clip of {per_clip.max()} patches exceeds the largest patch bucket {S_row}")
+    n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    shapes = dict(input_ids_BL=((B, L), np.int32), attention_mask_BL=((B, L), bool),
+                  positions_3BL=((3, B, L), np.int32), rope_deltas_B=((B,), np.int32),
+                  pixel_values_SP=((S, model_cfg.vision.patch_dim), np.float32),
+                  pixel_segment_ids_S=((S,), np.int32), video_grid_thw_B3=((B, 3), np.int32),
+                  second_per_grid_ts_B=((B,), np.float32), gt_intervals_BN2=((B, 32, 2), np.float32),
+                  gt_counts_B=((B,), np.int32), duration_B=((B,), np.float32), task_B=((B,), np.int32),
+                  answer_B=((B,), np.int32), answer_ids_BA=((B, A), np.int32), answer_mask_BA=((B, A), bool),
+                  source_index_B=((B,), np.int32))
+    missing = {f.name for f in dataclasses.fields(Batch)} ^ set(shapes)
+    if missing:
+        raise RuntimeError(f"compile_check's batch fields are out of date with data.batch.Batch: {sorted(missing)}")
+    batch = Batch(**{k: jax.ShapeDtypeStruct(s, d, sharding=NamedSharding(mesh, _batch_spec(k, s, n_batch)))
+                     for k, (s, d) in shapes.items()})
+    starts = np.arange(B) * S_row  # each row's video at the start of its share of the patch axis
+    layout = vision_layout(grids, model_cfg.vision, num_patches=S, static=True, starts=starts)
+    rep = NamedSharding(mesh, P())
+    layout = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=rep), layout)
+    G = config.grpo.group_size if stage == "grpo" else 1
+    T = {"grpo": config.grpo.sampling.max_new_tokens, "sft": A, "benchmark": config.eval.max_new_tokens}[stage]
+    merge = model_cfg.vision.merge_unit
+    return batch, layout, Shapes(B, G, L, int(per_clip.max()) // merge, S, T)
+
+
+def _sharded(state, mesh):
+    """An nnx.State of abstract values -> ShapeDtypeStructs with concrete NamedShardings on `mesh`."""
+    import jax
+    from flax import nnx
+    from jax.sharding import NamedSharding
+    flat = []
+    for path, var in nnx.to_flat_state(state):
+        v = var.get_value()
+        flat.append((path, var.replace(jax.ShapeDtypeStruct(v.shape, v.dtype,
+                                                            sharding=NamedSharding(mesh, v.sharding.spec)))))
+    return nnx.from_flat_state(flat)
+
+
+def abstract_train_state(config, stage: str, mesh, model_cfg, tx):
+    """(graphdef, TrainState of ShapeDtypeStructs): parameters, optimizer moments sharded like their parameters,
+    the reference (GRPO with a KL term) and the scalars, as `rl.learner.Learner` holds them."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    from tempr1_jax.models.factory import mesh_context
+    from tempr1_jax.models.qwen25vl import Qwen25VL
+    from tempr1_jax.rl.state import TrainState, trainable_filter
+    from tempr1_jax.stages.common import _dtype
+
+    m = config.model
+    dtype, param_dtype = _dtype(m.dtype, "model.dtype"), _dtype(m.param_dtype, "model.param_dtype")
+    with mesh_context(mesh):
+        model = nnx.eval_shape(lambda: Qwen25VL(model_cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0)))
+    graphdef, params, frozen = nnx.split(model, trainable_filter(m.freeze_vision), ...)
+    params, frozen = _sharded(params, mesh), _sharded(frozen, mesh)
+    rep = NamedSharding(mesh, P())
+    with_sharding = lambda s, p: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=p.sharding)
+    params_def = jax.tree.structure(params)
+    like_params = lambda node: jax.tree.structure(node) == params_def
+    opt = jax.tree.map(lambda node: jax.tree.map(with_sharding, node, params) if like_params(node)
+                       else jax.ShapeDtypeStruct(node.shape, node.dtype, sharding=rep),
+                       jax.eval_shape(tx.init, params), is_leaf=like_params)
+    ref = (nnx.merge_state(params, frozen) if stage == "grpo" and config.grpo.loss.beta else None)
+    key = jax.eval_shape(lambda: jax.random.key(0))
+    state = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32, sharding=rep), params=params, frozen=frozen,
+                       opt_state=opt, ref=ref, rng=jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=rep))
+    return graphdef, state
+
+
+def lower_step(config, stage: str, mesh, model_cfg):
+    """The stage's step function traced for `mesh`, and the shapes it was traced at."""
+    import jax
+    import numpy as np
+    from flax import nnx
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    from tempr1_jax.models.factory import mesh_context
+    from tempr1_jax.models.qwen25vl import Qwen25VL
+    from tempr1_jax.rl.grpo import grpo_step, sft_step
+    from tempr1_jax.rl.policy import answer_and_score
+    from tempr1_jax.rl.state import make_optimizer
+    from tempr1_jax.stages import common
+    from tempr1_jax.stages.train import learner_config
+
+    batch, layout, shapes = abstract_inputs(config, stage, mesh, model_cfg)
+    tables = common.token_tables(common.build_tokenizer(config), model_cfg.text.vocab_size)
+    rep = NamedSharding(mesh, P())
+    tables = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=rep), tables)
+    with mesh_context(mesh):
+        if stage == "benchmark":
+            m = config.model
+            dtype = common._dtype(m.dtype, "model.dtype")
+            param_dtype = common._dtype(m.param_dtype, "model.param_dtype")
+            model = nnx.eval_shape(lambda: Qwen25VL(model_cfg, dtype=dtype, param_dtype=param_dtype,
+                                                    rngs=nnx.Rngs(0)))
+            graphdef, params = nnx.split(model)
+            params = _sharded(params, mesh)
+            sampling = learner_config(config, "grpo", 1).grpo.sampling
+            sampling = dataclasses.replace(sampling, temperature=0.0, max_new_tokens=shapes.completion_tokens)
+            from tempr1_jax.rewards.config import RewardConfig
+            fn = functools.partial(answer_and_score, graphdef=graphdef, sampling=sampling,
+                                   rewards=RewardConfig(**config.grpo.rewards.to_dict()))
+            return jax.jit(fn).trace(params, batch, layout, tables), shapes
+        lcfg = learner_config(config, stage, 1)
+        tx = make_optimizer(lcfg.optimizer)
+        graphdef, state = abstract_train_state(config, stage, mesh, model_cfg, tx)
+        if stage == "grpo":
+            fn = functools.partial(grpo_step, graphdef=graphdef, tx=tx, cfg=lcfg.grpo)
+            return jax.jit(fn, donate_argnums=(0,)).trace(state, batch, layout, tables), shapes
+        fn = functools.partial(sft_step, graphdef=graphdef, tx=tx, chunk=lcfg.grpo.logprob_chunk)
+        return jax.jit(fn, donate_argnums=(0,)).trace(state, batch, layout), shapes
+
+
+def analytic_flops(model_cfg, stage: str, shapes: Shapes, with_reference: bool) -> float:
+    """The step's matmul FLOPs by hand: 2 per parameter per token forward, 4 more backward, plus attention.
+
+    Prompt tokens enter once per prompt (the update reads the prompt's cached keys for its G completions); the
+    vision tower runs once per phase over the clips' patches.
+    """
+    t, v = model_cfg.text, model_cfg.vision
+    d, hd = t.hidden_size, t.head_dim
+    layer = d * (t.num_attention_heads + 2 * t.num_key_value_heads) * hd + t.num_attention_heads * hd * d \
+        + 3 * d * t.intermediate_size
+    n_lm = t.num_hidden_layers * layer + d * t.vocab_size  # the head; the embedding is a gather
+    vd = v.hidden_size
+    n_vis = v.depth * (4 * vd * vd + 3 * vd * v.intermediate_size) + v.patch_dim * vd \
+        + (vd * v.merge_unit) ** 2 + vd * v.merge_unit * v.out_hidden_size / v.merge_unit
+    B, G, L, T = shapes.prompts, shapes.group_size, shapes.prompt_tokens, shapes.completion_tokens
+    vis_tokens = shapes.patches
+    attn = lambda q, k: 4 * t.num_hidden_layers * t.num_attention_heads * hd * q * k  # QK^T and PV
+    # One forward over prompt + completions; the head only where log-probs are needed.
+    fwd = (2 * (n_lm - d * t.vocab_size) * B * (L + G * T) + 2 * d * t.vocab_size * B * G * T
+           + attn(B * L, L) / 2 + attn(B * G * T, L + T / 2) + 2 * n_vis * vis_tokens)
+    if stage == "benchmark":
+        return fwd - 2 * d * t.vocab_size * B * T * (G - 1)
+    if stage == "sft":
+        return 3 * fwd
+    decode = 2 * n_lm * B * G * T + attn(B * G * T, L + T / 2)  # prefill is in `fwd` terms below
+    prefill = 2 * (n_lm - d * t.vocab_size) * B * L + attn(B * L, L) / 2 + 2 * n_vis * vis_tokens
+    return prefill + decode + 3 * fwd + (fwd if with_reference else 0.0)
+
+
+def program_flops(jaxpr, while_trips: int) -> float:
+    """Matmul FLOPs of a traced program, loops counted as often as they run: XLA's cost analysis counts a loop body
+    once, which under scanned layers, vocabulary chunks and the decode loop undercounts by 10-1000x. A `while` loop
+    (the decode loop, which may stop early) is counted `while_trips` times: its worst case."""
+    import numpy as np
+    total = 0.0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == "dot_general":
+            (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+            lhs, rhs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
+            free_r = [d for i, d in enumerate(rhs) if i not in rc and i not in rb]
+            total += 2.0 * float(np.prod(lhs)) * float(np.prod(free_r))
+            continue
+        inner = [v for v in eqn.params.values() if hasattr(v, "eqns") or hasattr(v, "jaxpr")]
+        inner += [b for v in eqn.params.values() if isinstance(v, tuple) for b in v if hasattr(b, "jaxpr")]
+        sub = sum(program_flops(getattr(j, "jaxpr", j), while_trips) for j in inner)
+        if name == "scan":
+            sub *= eqn.params["length"]
+        elif name == "while":
+            sub *= while_trips
+        elif name == "cond":
+            sub = max((program_flops(b.jaxpr, while_trips) for b in eqn.params["branches"]), default=0.0)
+        total += sub
+    return total
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    if _CONFIG.value is None:
+        raise app.UsageError("--config=path/to/config.py is required")
+    import jax
+    import numpy as np
+    from tempr1_jax.models.config import preset
+    from tempr1_jax.models.sharding import make_mesh
+
+    config, stage = _CONFIG.value, _STAGE.value
+    devices, hbm = topology_devices(_TOPOLOGY.value)
+    mesh_shape = tuple(int(x) for x in _MESH.value.split(",")) if _MESH.value else tuple(config.mesh.shape)
+    mesh = make_mesh(mesh_shape, devices)
+    model_cfg = preset(config.model.preset)
+    t0 = time.perf_counter()
+    traced, shapes = lower_step(config, stage, mesh, model_cfg)
+    flops = program_flops(traced.jaxpr.jaxpr, shapes.completion_tokens)
+    lowered = traced.lower()
+    t_lower = time.perf_counter() - t0  # tracing and lowering
+    compiled = lowered.compile()
+    t_compile = time.perf_counter() - t0 - t_lower
+    mem = compiled.memory_analysis()
+    total = mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    compiler_flops = float(cost.get("flops", 0.0))  # per device, loop bodies once: reported, not compared
+    analytic = analytic_flops(model_cfg, stage, shapes, stage == "grpo" and bool(config.grpo.loss.beta))
+    buckets = config.data.buckets
+    programs = len(buckets.text) * len(buckets.patches)
+    fits = bool(hbm) and total <= HEADROOM * hbm
+    print(f"{stage} step of {config.model.preset} on {_TOPOLOGY.value} ({len(devices)} x "
+          f"{devices[0].device_kind}), mesh {dict(mesh.shape)}")
+    print(f"  shapes: {shapes.prompts} prompts x G={shapes.group_size}, {shapes.prompt_tokens} prompt tokens "
+          f"(up to {shapes.visual_tokens} visual), {shapes.patches} patches, {shapes.completion_tokens} completion "
+          "tokens")
+    print(f"  per device: arguments {mem.argument_size_in_bytes / GiB:.2f} GiB, outputs "
+          f"{mem.output_size_in_bytes / GiB:.2f} GiB (aliased {mem.alias_size_in_bytes / GiB:.2f}), temporaries "
+          f"{mem.temp_size_in_bytes / GiB:.2f} GiB, total {total / GiB:.2f} GiB of {hbm / GiB:.1f} GiB HBM: "
+          f"{'fits' if fits else 'DOES NOT FIT'} (limit {HEADROOM:.0%})")
+    print(f"  FLOPs per step: {flops:.4g} (the compiled program's matmuls, loops counted per trip) vs "
+          f"{analytic:.4g} analytic ({flops / analytic:.2f}x); XLA's per-device count, loop bodies once: "
+          f"{compiler_flops:.4g}")
+    print(f"  lowering {t_lower:.1f} s, compile {t_compile:.1f} s; a run compiles up to {programs} programs "
+          f"({len(buckets.text)} text x {len(buckets.patches)} patch buckets)")
+    print(json.dumps(dict(
+        stage=stage, preset=config.model.preset, topology=_TOPOLOGY.value, devices=len(devices),
+        device_kind=devices[0].device_kind, mesh=list(np.asarray(mesh.devices.shape).tolist()),
+        argument_bytes=int(mem.argument_size_in_bytes), output_bytes=int(mem.output_size_in_bytes),
+        alias_bytes=int(mem.alias_size_in_bytes), temp_bytes=int(mem.temp_size_in_bytes),
+        bytes_per_device=int(total), hbm_bytes_per_device=int(hbm), fits=fits, flops_per_step=flops,
+        analytic_flops_per_step=analytic, compiler_flops_per_device=compiler_flops, prompts=shapes.prompts, group_size=shapes.group_size,
+        prompt_tokens=shapes.prompt_tokens, visual_tokens=shapes.visual_tokens, patches=shapes.patches,
+        completion_tokens=shapes.completion_tokens, lower_seconds=round(t_lower, 2),
+        compile_seconds=round(t_compile, 2), programs_per_run=programs)))
+
+
+if __name__ == "__main__":
+    app.run(main)
