@@ -35,7 +35,7 @@ def main():
 
     from hf_reference import hf_model, to_torch
     from tempr1_jax.models import load_pretrained, make_mesh, preset
-    from tempr1_jax.models.qwen25vl import _forward_jit, _vision_jit
+    from tempr1_jax.models.vlm import forward_jit as _forward_jit, vision_jit as _vision_jit
 
     cfg = preset(args.preset)
     hf = hf_model(cfg, seed=0)

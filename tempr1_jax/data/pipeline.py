@@ -23,7 +23,8 @@ from tempr1_jax.data import prompts, records
 from tempr1_jax.data.annotations import TASKS
 from tempr1_jax.data.batch import Buckets, Features, collate
 from tempr1_jax.models.config import ModelConfig, qwen2_5_vl_7b
-from tempr1_jax.processing import processor, rope_index
+from tempr1_jax.processing import processor, qwen3vl_processor, qwen3vl_rope_index, rope_index
+from tempr1_jax.processing.video_io import DecodedVideo
 from tempr1_jax.processing.tokenizer import IM_END, Tokenizer, load_tokenizer
 
 
@@ -74,8 +75,8 @@ class EncodeSample(grain.transforms.Map):
 
     def map(self, example: records.Example) -> Features:
         sample, clip = example.sample, example.clip
-        encoded = processor.encode_video_prompt(self.tokenizer, self.model_cfg, clip.frames_THWC, clip.sample_fps,
-                                                prompts.prompt_text(sample, clip.duration, self.think))
+        encoded = encode_prompt(self.tokenizer, self.model_cfg, clip, prompts.prompt_text(sample, clip.duration,
+                                                                                          self.think))
         answer_ids = self.tokenizer.encode(prompts.reference_answer(sample) + IM_END)
         return Features(
             input_ids=np.asarray(encoded.ids, np.int32),
@@ -91,8 +92,22 @@ class EncodeSample(grain.transforms.Map):
         )
 
 
+def encode_prompt(tokenizer: Tokenizer, model_cfg: ModelConfig, clip: DecodedVideo, text: str
+                  ) -> processor.EncodedPrompt:
+    """A decoded clip and its question through the model family's processor: Qwen2.5-VL's (system turn, absolute
+    time in the positions) or Qwen3-VL's (no system turn, timestamp text before each frame pair)."""
+    if model_cfg.family == "qwen3_vl":
+        return qwen3vl_processor.encode_video_prompt(tokenizer, model_cfg, clip.frames_THWC, clip.frame_indices_T,
+                                                     clip.video_fps, text)
+    return processor.encode_video_prompt(tokenizer, model_cfg, clip.frames_THWC, clip.sample_fps, text)
+
+
 def rope_for(model_cfg: ModelConfig) -> functools.partial:
     """`collate`'s rope callback: the model's own M-RoPE rule (picklable, for grain workers)."""
+    if model_cfg.family == "qwen3_vl":
+        return functools.partial(qwen3vl_rope_index.get_rope_index,
+                                 spatial_merge_size=model_cfg.vision.spatial_merge_size,
+                                 image_token_id=model_cfg.image_token_id, video_token_id=model_cfg.video_token_id)
     return functools.partial(
         rope_index.get_rope_index, spatial_merge_size=model_cfg.vision.spatial_merge_size,
         tokens_per_second=model_cfg.vision.tokens_per_second, image_token_id=model_cfg.image_token_id,

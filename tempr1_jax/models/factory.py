@@ -14,11 +14,18 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
-from tempr1_jax.models.config import ModelConfig
+from tempr1_jax.models.config import ModelConfig, Qwen3VLConfig
 from tempr1_jax.models.qwen25vl import Qwen25VL
+from tempr1_jax.models.qwen3vl import Qwen3VL
+from tempr1_jax.models.vlm import VisionLanguageModel
 from tempr1_jax.models.sharding import LOGICAL_AXIS_RULES, make_mesh
 
 Path = tuple[str | int, ...]
+
+
+def model_class(cfg: ModelConfig) -> type[VisionLanguageModel]:
+    """The family a config builds: Qwen3-VL for a `Qwen3VLConfig`, Qwen2.5-VL otherwise."""
+    return Qwen3VL if isinstance(cfg, Qwen3VLConfig) else Qwen25VL
 
 
 @contextlib.contextmanager
@@ -32,7 +39,8 @@ def abstract_model(cfg: ModelConfig, mesh: Mesh, *, dtype=jnp.float32, param_dty
                    rules=LOGICAL_AXIS_RULES) -> tuple[nnx.GraphDef, nnx.State]:
     """The model's graph and its state of ShapeDtypeStructs, each carrying its concrete NamedSharding on `mesh`."""
     with mesh_context(mesh, rules):
-        abstract = nnx.eval_shape(lambda: Qwen25VL(cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0)))
+        abstract = nnx.eval_shape(lambda: model_class(cfg)(cfg, dtype=dtype, param_dtype=param_dtype,
+                                                              rngs=nnx.Rngs(0)))
     graphdef, state = nnx.split(abstract)
     flat = []
     for path, var in nnx.to_flat_state(state):
@@ -43,7 +51,7 @@ def abstract_model(cfg: ModelConfig, mesh: Mesh, *, dtype=jnp.float32, param_dty
 
 
 def materialize(graphdef: nnx.GraphDef, abstract_state: nnx.State,
-                read: Callable[[Path, tuple[slice, ...]], np.ndarray]) -> Qwen25VL:
+                read: Callable[[Path, tuple[slice, ...]], np.ndarray]) -> VisionLanguageModel:
     """Fills every parameter from `read(path, index)`, called once per addressable shard with that shard's index."""
     flat = []
     for path, var in nnx.to_flat_state(abstract_state):
@@ -56,8 +64,8 @@ def materialize(graphdef: nnx.GraphDef, abstract_state: nnx.State,
 
 
 def init_model(cfg: ModelConfig, mesh: Mesh | None = None, *, seed: int = 0, dtype=jnp.float32,
-               param_dtype=jnp.float32, rules=LOGICAL_AXIS_RULES) -> Qwen25VL:
+               param_dtype=jnp.float32, rules=LOGICAL_AXIS_RULES) -> VisionLanguageModel:
     """A randomly initialized model whose parameters are created sharded, under jit."""
     mesh = mesh or make_mesh()
     with mesh_context(mesh, rules):
-        return nnx.jit(lambda: Qwen25VL(cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(seed)))()
+        return nnx.jit(lambda: model_class(cfg)(cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(seed)))()

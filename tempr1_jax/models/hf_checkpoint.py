@@ -1,7 +1,8 @@
-"""Hugging Face Qwen2.5-VL folders (config.json + single or sharded safetensors): load, stream, export.
+"""Hugging Face Qwen2.5-VL and Qwen3-VL folders (config.json + single or sharded safetensors): load, stream, export.
 
-Both key layouts are accepted: the hub's (`visual.*`, `model.layers.*`) and the newer in-memory one that some
-transformers releases write (`model.visual.*`, `model.language_model.*`). Exports use the hub layout.
+config.json's `model_type` picks the family. Both key layouts are accepted: Qwen2.5-VL's hub layout (`visual.*`,
+`model.layers.*`) and the one of Qwen3-VL's hub files and newer transformers releases (`model.visual.*`,
+`model.language_model.*`). Exports use each family's hub layout, which transformers 4.5x and 5.x both read.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
-from tempr1_jax.models.config import ModelConfig
+from tempr1_jax.models.config import ModelConfig, config_from_hf_dict
 from tempr1_jax.models.factory import Path, abstract_model, materialize
-from tempr1_jax.models.qwen25vl import Qwen25VL
+from tempr1_jax.models.vlm import VisionLanguageModel
 from tempr1_jax.models.sharding import LOGICAL_AXIS_RULES, make_mesh
 from tempr1_jax.models.tensor_files import CheckpointError, SafetensorsFile, write_safetensors
 
@@ -28,8 +29,10 @@ AS_IS, TRANSPOSED, CONV3D = "as_is", "transposed", "conv3d"
 def hf_key(path: Path) -> tuple[str, str]:
     """Our parameter path -> (hub key, storage kind)."""
     name = ".".join(str(p) for p in path)
-    if name == "visual.patch_embed":
+    if name in ("visual.patch_embed", "visual.patch_embed.proj.kernel"):  # Qwen2.5-VL's has no bias, Qwen3-VL's has
         return "visual.patch_embed.proj.weight", CONV3D
+    if name == "visual.pos_embed":
+        return "visual.pos_embed.weight", AS_IS
     if name == "language.embed_tokens":
         return "model.embed_tokens.weight", AS_IS
     name = re.sub(r"^language\.lm_head\.", "lm_head.", name)
@@ -45,6 +48,13 @@ def hf_key(path: Path) -> tuple[str, str]:
 def _canonical(key: str) -> str:
     key = re.sub(r"^model\.visual\.", "visual.", key)
     return re.sub(r"^model\.language_model\.", "model.", key)
+
+
+def _hub_key(key: str, family: str) -> str:
+    """A canonical key as the family's hub checkpoints spell it."""
+    if family != "qwen3_vl":
+        return key
+    return re.sub(r"^visual\.", "model.visual.", re.sub(r"^model\.", "model.language_model.", key))
 
 
 def _read_slice(arr: np.ndarray, kind: str, idx: tuple[slice, ...]) -> np.ndarray:
@@ -74,7 +84,7 @@ def read_config(path: str) -> ModelConfig:
         except json.JSONDecodeError as e:
             raise CheckpointError(f"{cfg_path}: invalid JSON ({e})") from None
     try:
-        return ModelConfig.from_hf_dict(d)
+        return config_from_hf_dict(d)
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{cfg_path}: {e.args[0]}") from None
 
@@ -102,8 +112,8 @@ def open_tensors(path: str) -> dict[str, tuple[SafetensorsFile, str]]:
 
 
 def load_pretrained(path: str, mesh: Mesh | None = None, *, dtype=jnp.float32, param_dtype=jnp.float32,
-                    rules=LOGICAL_AXIS_RULES, config: ModelConfig | None = None) -> Qwen25VL:
-    """Loads a Hugging Face Qwen2.5-VL folder, streaming each tensor slice into its device shard.
+                    rules=LOGICAL_AXIS_RULES, config: ModelConfig | None = None) -> VisionLanguageModel:
+    """Loads a Hugging Face Qwen2.5-VL or Qwen3-VL folder, streaming each tensor slice into its device shard.
 
     Computation runs in `dtype` (float32 by default) and parameters are stored in `param_dtype`.
     """
@@ -138,7 +148,7 @@ def load_pretrained(path: str, mesh: Mesh | None = None, *, dtype=jnp.float32, p
     return materialize(graphdef, state, read)
 
 
-def save_pretrained(model: Qwen25VL, path: str, *, dtype=None, max_shard_bytes: int = 4 << 30):
+def save_pretrained(model: VisionLanguageModel, path: str, *, dtype=None, max_shard_bytes: int = 4 << 30):
     """Writes config.json and hub-layout safetensors (sharded past `max_shard_bytes`) that transformers loads.
 
     `dtype` (e.g. jnp.bfloat16) converts on the way out; by default tensors keep their parameter dtype.
@@ -155,7 +165,7 @@ def save_pretrained(model: Qwen25VL, path: str, *, dtype=None, max_shard_bytes: 
         elif kind == CONV3D:
             v = model.cfg.vision
             arr = arr.T.reshape(-1, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size)
-        tensors[key] = np.ascontiguousarray(arr)
+        tensors[_hub_key(key, model.cfg.family)] = np.ascontiguousarray(arr)
     if jax.process_index() != 0:
         return
     shards, current, size = [], {}, 0

@@ -1,8 +1,10 @@
-"""The Qwen2 language model of Qwen2.5-VL: GQA with q/k/v biases, M-RoPE, SwiGLU, and a static-size KV cache."""
+"""The decoder of both families, with a static-size KV cache: Qwen2 (Qwen2.5-VL: q/k/v biases, sectioned M-RoPE) and
+Qwen3 (Qwen3-VL: QK-norm, no biases, interleaved M-RoPE, DeepStack visual features added after the first layers)."""
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx, struct
 
 from tempr1_jax.models.config import TextConfig
@@ -34,11 +36,27 @@ class KVCache:
         return self.k_LBSKH.shape[2]
 
 
-def mrope_cos_sin(positions_3BL: jax.Array, cfg: TextConfig, dtype) -> tuple[jax.Array, jax.Array]:
-    """cos/sin [B, L, head_dim]; frequency j takes its position from row t, h or w by `mrope_section`."""
+def mrope_rows(cfg: TextConfig) -> np.ndarray:
+    """The position row (0 = t, 1 = h, 2 = w) of each rotary frequency.
+
+    Sectioned (Qwen2.5-VL): `mrope_section` contiguous runs t | h | w. Interleaved (Qwen3-VL): frequency j takes h when
+    j % 3 == 1 and j < 3 * sections[1], w when j % 3 == 2 and j < 3 * sections[2], t otherwise, so every axis spans
+    low and high frequencies.
+    """
     half = cfg.head_dim // 2
+    if not cfg.mrope_interleaved:
+        return np.repeat(np.arange(3), cfg.mrope_section)[:half]
+    j = np.arange(half)
+    rows = np.zeros(half, np.int64)
+    for row in (1, 2):
+        rows[(j % 3 == row) & (j < 3 * cfg.mrope_section[row])] = row
+    return rows
+
+
+def mrope_cos_sin(positions_3BL: jax.Array, cfg: TextConfig, dtype) -> tuple[jax.Array, jax.Array]:
+    """cos/sin [B, L, head_dim]; frequency j takes its position from row t, h or w by `mrope_rows`."""
     inv_freq = 1.0 / (cfg.rope_theta ** (jnp.arange(0, cfg.head_dim, 2, dtype=jnp.float32) / cfg.head_dim))
-    row_of_freq = jnp.repeat(jnp.arange(3), jnp.array(cfg.mrope_section), total_repeat_length=half)
+    row_of_freq = mrope_rows(cfg)
     pos_BLF = jnp.moveaxis(positions_3BL.astype(jnp.float32), 0, -1)[..., row_of_freq]  # [B, L, half]
     freqs = pos_BLF * inv_freq
     emb = jnp.concatenate([freqs, freqs], axis=-1)
@@ -50,10 +68,12 @@ class Attention(nnx.Module):
         d, hd = cfg.hidden_size, cfg.head_dim
         self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, hd
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.q_proj = Linear(d, self.n_heads * hd, ("embed", "q_heads"), use_bias=True, **kw)
-        self.k_proj = Linear(d, self.n_kv * hd, ("embed", "kv_heads"), use_bias=True, **kw)
-        self.v_proj = Linear(d, self.n_kv * hd, ("embed", "kv_heads"), use_bias=True, **kw)
-        self.o_proj = Linear(self.n_heads * hd, d, ("q_heads", "embed"), use_bias=False, **kw)
+        self.q_proj = Linear(d, self.n_heads * hd, ("embed", "q_heads"), use_bias=cfg.qkv_bias, **kw)
+        self.k_proj = Linear(d, self.n_kv * hd, ("embed", "kv_heads"), use_bias=cfg.qkv_bias, **kw)
+        self.v_proj = Linear(d, self.n_kv * hd, ("embed", "kv_heads"), use_bias=cfg.qkv_bias, **kw)
+        self.o_proj = Linear(self.n_heads * hd, d, ("q_heads", "embed"), use_bias=cfg.o_bias, **kw)
+        norm = lambda: RMSNorm(hd, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
+        self.q_norm, self.k_norm = (norm(), norm()) if cfg.qk_norm else (None, None)
 
     def __call__(self, x_BLD, cos_BLH, sin_BLH, mask_BLS, cache=None):
         """Self-attention; with `cache = (k_all, v_all, layer, index)` the new keys are written into the stacked
@@ -63,6 +83,8 @@ class Attention(nnx.Module):
         q = self.q_proj(x_BLD).reshape(B, L, self.n_kv, g, self.head_dim)
         k = self.k_proj(x_BLD).reshape(B, L, self.n_kv, self.head_dim)
         v = self.v_proj(x_BLD).reshape(B, L, self.n_kv, self.head_dim)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
         q = apply_rope(q, cos_BLH[:, :, None, None], sin_BLH[:, :, None, None])
         k = apply_rope(k, cos_BLH[:, :, None], sin_BLH[:, :, None])
         if cache is not None:
@@ -116,20 +138,32 @@ class LanguageModel(nnx.Module):
             return jnp.einsum("...d,vd->...v", h_BLD, self.embed_tokens[...].astype(self.dtype))
         return self.lm_head(h_BLD)
 
-    def __call__(self, x_BLD, positions_3BL, attention_mask_BL, cache: KVCache | None = None):
+    def __call__(self, x_BLD, positions_3BL, attention_mask_BL, cache: KVCache | None = None,
+                 deepstack: tuple[jax.Array, jax.Array] | None = None):
         """Runs the decoder on embeddings; returns (final normed hidden states [B, L, D], updated cache).
 
         Without a cache the mask is causal plus padding. With one, the L new tokens are written at `cache.index` and
-        attend to every valid earlier slot and causally among themselves.
+        attend to every valid earlier slot and causally among themselves. `deepstack = (features_KND, row_BL)`
+        (Qwen3-VL) adds feature row `row_BL` of level k to the output of layer k, at the tokens whose row is >= 0.
         """
         B, L, _ = x_BLD.shape
+        levels = 0 if deepstack is None else deepstack[0].shape[0]
+
+        def add_deepstack(k, x_BLD):
+            if k >= levels:
+                return x_BLD
+            features_KND, row_BL = deepstack
+            rows_BLD = jnp.take(features_KND[k], jnp.maximum(row_BL, 0), axis=0).astype(x_BLD.dtype)
+            return x_BLD + jnp.where((row_BL >= 0)[..., None], rows_BLD, 0)
+
         cos, sin = mrope_cos_sin(positions_3BL, self.cfg, self.dtype)
         new_valid = attention_mask_BL.astype(bool)
         if cache is None:
             causal = jnp.tril(jnp.ones((L, L), bool))
             mask_BLS = causal[None] & new_valid[:, None, :]
-            for layer in self.layers:
+            for i, layer in enumerate(self.layers):
                 x_BLD, _ = layer(x_BLD, cos, sin, mask_BLS)
+                x_BLD = add_deepstack(i, x_BLD)
             return self.norm(x_BLD), None
         S = cache.max_length
         valid_BS = jax.lax.dynamic_update_slice_in_dim(cache.valid_BS, new_valid, cache.index, axis=1)
@@ -139,6 +173,7 @@ class LanguageModel(nnx.Module):
         k_all, v_all = cache.k_LBSKH, cache.v_LBSKH
         for i, layer in enumerate(self.layers):
             x_BLD, (k_all, v_all) = layer(x_BLD, cos, sin, mask_BLS, (k_all, v_all, i, cache.index))
+            x_BLD = add_deepstack(i, x_BLD)
         new_cache = KVCache(k_all, v_all, valid_BS, cache.index + L,
                             jnp.max(jnp.where(new_valid, positions_3BL.max(0), -1), axis=1).astype(jnp.int32) + 1)
         return self.norm(x_BLD), new_cache

@@ -49,6 +49,21 @@ class RMSNorm(nnx.Module):
         return normed.astype(x.dtype) * self.scale[...].astype(x.dtype)
 
 
+class LayerNorm(nnx.Module):
+    """LayerNorm with scale and bias, normalized in float32 (the Qwen3-VL vision tower's)."""
+
+    def __init__(self, dim: int, eps: float, *, param_dtype, rngs: nnx.Rngs):
+        self.scale = param(rngs, nnx.initializers.ones_init(), (dim,), ("norm",), param_dtype)
+        self.bias = param(rngs, nnx.initializers.zeros_init(), (dim,), ("norm",), param_dtype)
+        self.eps = eps
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x32 = x.astype(jnp.float32)
+        centered = x32 - jnp.mean(x32, axis=-1, keepdims=True)
+        normed = centered * jax.lax.rsqrt(jnp.mean(centered * centered, axis=-1, keepdims=True) + self.eps)
+        return (normed * self.scale[...].astype(jnp.float32) + self.bias[...].astype(jnp.float32)).astype(x.dtype)
+
+
 class SwiGLU(nnx.Module):
     """down(silu(gate(x)) * up(x))."""
 
@@ -61,6 +76,20 @@ class SwiGLU(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.down_proj(jax.nn.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class GeluMLP(nnx.Module):
+    """linear_fc2(gelu(linear_fc1(x))), exact or tanh-approximated GELU (the Qwen3-VL vision MLP and mergers)."""
+
+    def __init__(self, d_in: int, hidden: int, d_out: int, axes: tuple[str, str, str], *, approximate: bool, dtype,
+                 param_dtype, rngs: nnx.Rngs):
+        kw = dict(use_bias=True, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.linear_fc1 = Linear(d_in, hidden, (axes[0], axes[1]), **kw)
+        self.linear_fc2 = Linear(hidden, d_out, (axes[1], axes[2]), **kw)
+        self.approximate = approximate
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.linear_fc2(jax.nn.gelu(self.linear_fc1(x), approximate=self.approximate))
 
 
 def rotate_half(x: jax.Array) -> jax.Array:

@@ -1,72 +1,36 @@
-"""Qwen2.5-VL: the vision tower and the language model, fused at the image and video placeholder tokens.
+"""Qwen2.5-VL: the vision tower and the Qwen2 language model, fused at the image and video placeholder tokens.
 
-Two ways in:
-- `model(input_ids=..., attention_mask=..., pixel_values_videos=..., video_grid_thw=..., second_per_grid_ts=...)`
-  takes the named inputs of transformers' `Qwen2_5_VLForConditionalGeneration` and returns logits [B, L, vocab].
-  It computes the host-side tables (vision layout, 3-D positions) and runs a jit-compiled forward pass.
-- `model.forward(...)` / `model.hidden_states(...)` take those tables as arrays, for use inside jit-compiled steps whose
-  batches carry them precomputed.
+The public contract (`model(input_ids=..., pixel_values_videos=..., video_grid_thw=..., second_per_grid_ts=...)`
+-> logits) is `vlm.VisionLanguageModel`'s; this family adds absolute temporal positions (`second_per_grid_ts`).
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from tempr1_jax.models.config import ModelConfig
-from tempr1_jax.models.language import KVCache, LanguageModel
-from tempr1_jax.models.vision import VisionLayout, VisionTower, vision_layout
+from tempr1_jax.models.language import LanguageModel
+from tempr1_jax.models.vision import VisionTower
+from tempr1_jax.models.vlm import VisionLanguageModel, scatter_rows
 from tempr1_jax.processing.rope_index import get_rope_index
 
 
-def _scatter_rows(x_BLD, ids_BL, token_id, rows_ND):
-    """The k-th `token_id` in row-major (batch, seq) order takes row k of `rows_ND`."""
-    is_tok = ids_BL == token_id
-    k = jnp.cumsum(is_tok.reshape(-1)).reshape(ids_BL.shape) - 1
-    rows = jnp.take(rows_ND, jnp.clip(k, 0, rows_ND.shape[0] - 1), axis=0).astype(x_BLD.dtype)
-    return jnp.where(is_tok[..., None], rows, x_BLD)
-
-
-class Qwen25VL(nnx.Module):
+class Qwen25VL(VisionLanguageModel):
     def __init__(self, cfg: ModelConfig, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
         self.cfg = cfg
         self.visual = VisionTower(cfg.vision, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.language = LanguageModel(cfg.text, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
-    # ---- array interface (jit-friendly) -------------------------------------------------------------------------
     def embed(self, input_ids_BL, pixel_values=None, image_layout=None, pixel_values_videos=None, video_layout=None):
         x_BLD = self.language.embed(input_ids_BL)
         if pixel_values is not None:
-            x_BLD = _scatter_rows(x_BLD, input_ids_BL, self.cfg.image_token_id, self.visual(pixel_values, image_layout))
+            x_BLD = scatter_rows(x_BLD, input_ids_BL, self.cfg.image_token_id, self.visual(pixel_values, image_layout))
         if pixel_values_videos is not None:
-            x_BLD = _scatter_rows(x_BLD, input_ids_BL, self.cfg.video_token_id,
-                                  self.visual(pixel_values_videos, video_layout))
-        return x_BLD
+            x_BLD = scatter_rows(x_BLD, input_ids_BL, self.cfg.video_token_id,
+                                 self.visual(pixel_values_videos, video_layout))
+        return x_BLD, None
 
-    def hidden_states(self, input_ids_BL, positions_3BL, attention_mask_BL, pixel_values=None, image_layout=None,
-                      pixel_values_videos=None, video_layout=None, cache: KVCache | None = None):
-        """Final normed hidden states [B, L, D] (and the updated cache); logits come from `logits(h)`."""
-        x_BLD = self.embed(input_ids_BL, pixel_values, image_layout, pixel_values_videos, video_layout)
-        return self.language(x_BLD, positions_3BL, attention_mask_BL, cache)
-
-    def logits(self, h_BLD):
-        return self.language.logits(h_BLD)
-
-    def forward(self, input_ids_BL, positions_3BL, attention_mask_BL, pixel_values=None, image_layout=None,
-                pixel_values_videos=None, video_layout=None):
-        h, _ = self.hidden_states(input_ids_BL, positions_3BL, attention_mask_BL, pixel_values, image_layout,
-                                  pixel_values_videos, video_layout)
-        return self.logits(h)
-
-    def decode_step(self, token_B, cache: KVCache):
-        """One token per row after a prefill: returns (logits [B, vocab], cache)."""
-        ids_B1 = token_B[:, None]
-        positions_3B1 = jnp.broadcast_to(cache.next_position_B[None, :, None], (3,) + ids_B1.shape)
-        h, cache = self.language(self.language.embed(ids_B1), positions_3B1, jnp.ones_like(ids_B1, bool), cache)
-        return self.logits(h[:, 0]), cache
-
-    # ---- host helpers -------------------------------------------------------------------------------------------
     def rope_index(self, input_ids, attention_mask=None, image_grid_thw=None, video_grid_thw=None,
                    second_per_grid_ts=None):
         c = self.cfg
@@ -76,54 +40,3 @@ class Qwen25VL(nnx.Module):
                               tokens_per_second=c.vision.tokens_per_second, image_token_id=c.image_token_id,
                               video_token_id=c.video_token_id, vision_start_token_id=c.vision_start_token_id,
                               text_timestamps=c.text_timestamps)
-
-    def prepare_inputs(self, input_ids, attention_mask=None, pixel_values=None, image_grid_thw=None,
-                       pixel_values_videos=None, video_grid_thw=None, second_per_grid_ts=None, position_ids=None):
-        """transformers-style inputs -> the keyword arrays of `forward` / `hidden_states`."""
-        ids = np.asarray(input_ids)
-        mask = np.ones(ids.shape, bool) if attention_mask is None else np.asarray(attention_mask).astype(bool)
-        for name, pv, grid, tok in (("image", pixel_values, image_grid_thw, self.cfg.image_token_id),
-                                    ("video", pixel_values_videos, video_grid_thw, self.cfg.video_token_id)):
-            n_tok = int((ids == tok).sum())
-            n_feat = 0 if grid is None else int(np.prod(np.asarray(grid).reshape(-1, 3), axis=1).sum()
-                                                // self.cfg.vision.merge_unit)
-            if (pv is None) != (grid is None):
-                raise ValueError(f"pass both pixel values and grid_thw for the {name}s, or neither")
-            if n_tok != n_feat:
-                raise ValueError(f"{name} features and {name} tokens do not match: the grids give {n_feat} "
-                                 f"features, input_ids hold {n_tok} {name} tokens")
-        if position_ids is None:
-            position_ids, _ = self.rope_index(ids, mask, image_grid_thw, video_grid_thw, second_per_grid_ts)
-        vc = self.cfg.vision
-        return dict(
-            input_ids_BL=jnp.asarray(ids, jnp.int32),
-            positions_3BL=jnp.asarray(position_ids, jnp.int32),
-            attention_mask_BL=jnp.asarray(mask),
-            pixel_values=None if pixel_values is None else jnp.asarray(pixel_values, jnp.float32),
-            image_layout=None if image_grid_thw is None else vision_layout(image_grid_thw, vc, len(pixel_values)),
-            pixel_values_videos=None if pixel_values_videos is None else jnp.asarray(pixel_values_videos, jnp.float32),
-            video_layout=None if video_grid_thw is None else vision_layout(video_grid_thw, vc,
-                                                                           len(pixel_values_videos)),
-        )
-
-    def __call__(self, input_ids, attention_mask=None, pixel_values=None, image_grid_thw=None,
-                 pixel_values_videos=None, video_grid_thw=None, second_per_grid_ts=None, position_ids=None):
-        """Logits [B, L, vocab] from transformers-style named inputs (numpy or jax arrays)."""
-        inputs = self.prepare_inputs(input_ids, attention_mask, pixel_values, image_grid_thw, pixel_values_videos,
-                                     video_grid_thw, second_per_grid_ts, position_ids)
-        return _forward_jit(self, **inputs)
-
-
-@nnx.jit
-def _forward_jit(model: Qwen25VL, **inputs):
-    return model.forward(**inputs)
-
-
-def encode_vision_jit(model: Qwen25VL, pixel_values, grid_thw) -> jax.Array:
-    """The vision tower alone, [S, P] -> [S / 4, out_hidden] (for checks and feature extraction)."""
-    return _vision_jit(model, jnp.asarray(pixel_values, jnp.float32), vision_layout(grid_thw, model.cfg.vision))
-
-
-@nnx.jit
-def _vision_jit(model: Qwen25VL, pixel_values, layout: VisionLayout):
-    return model.visual(pixel_values, layout)

@@ -30,6 +30,7 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("norm", None),
     # vision tower parameters
     ("patch", None),
+    ("vision_pos", None),  # Qwen3-VL's learned position table, gathered by every patch
     ("vision_embed", "fsdp"),
     ("vision_qkv", "tensor"),
     ("vision_heads", "tensor"),

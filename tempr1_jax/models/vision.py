@@ -28,6 +28,7 @@ class VisionLayout:
 
     patch_order_S: jax.Array  # int32 pixel_values row of each packed patch
     rope_pos_S2: jax.Array  # int32 (row, col) patch coordinates for the 2-D rotary embedding
+    grid_hw_S2: jax.Array  # int32 (grid_h, grid_w) of each patch's grid (Qwen3-VL interpolates positions by it)
     window_table_NW: jax.Array  # int32 patch index per window slot
     window_valid_NW: jax.Array  # bool: slot holds a patch
     window_inverse_S: jax.Array  # int32 flat slot (n * W + w) of each patch
@@ -72,7 +73,8 @@ def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | No
     `starts` gives the `pixel_values` row where each grid's patches begin (default: packed one after another).
     """
     grid_thw = np.asarray(grid_thw, np.int64).reshape(-1, 3)
-    m, ws = cfg.spatial_merge_size, cfg.window_merged
+    m = cfg.spatial_merge_size
+    ws = cfg.window_merged or 1 << 30  # no windows (Qwen3-VL): one window per frame, the full-attention segments
     pos, win_keys, full_keys = [], [], []
     next_window = next_slice = 0
     for t, h, w in grid_thw:
@@ -94,9 +96,14 @@ def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | No
         raise ValueError(f"num_patches {num_patches} is smaller than the {total} patches of grid_thw")
     rope_pos = np.zeros((num_patches, 2), np.int32)
     rope_pos[:total] = np.concatenate(pos)
-    wt, wv, wi = _segment_tables(np.concatenate(win_keys), num_patches, static, ws * ws * cfg.merge_unit)
+    grid_hw = np.ones((num_patches, 2), np.int32)
+    grid_hw[:total] = np.repeat(grid_thw[:, 1:], np.prod(grid_thw, axis=1), axis=0)
     ft, fv, fi = _segment_tables(np.concatenate(full_keys), num_patches, static)
-    return VisionLayout(_patch_order(grid_thw, num_patches, starts), rope_pos, wt, wv, wi, ft, fv, fi)
+    if cfg.window_merged is None:
+        wt, wv, wi = ft, fv, fi
+    else:
+        wt, wv, wi = _segment_tables(np.concatenate(win_keys), num_patches, static, ws * ws * cfg.merge_unit)
+    return VisionLayout(_patch_order(grid_thw, num_patches, starts), rope_pos, grid_hw, wt, wv, wi, ft, fv, fi)
 
 
 def _patch_order(grid_thw: np.ndarray, num_patches: int, starts: np.ndarray | None) -> np.ndarray:
@@ -116,6 +123,16 @@ def _patch_order(grid_thw: np.ndarray, num_patches: int, starts: np.ndarray | No
         used[start:start + size] = True
         rows.append(np.arange(start, start + size))
     return np.concatenate(rows + [np.flatnonzero(~used)]).astype(np.int32)
+
+
+def rotary_2d(rope_pos_S2: jax.Array, head_dim: int) -> tuple[jax.Array, jax.Array]:
+    """cos/sin [S, head_dim] of the 2-D rotary embedding: the first half of the frequencies rotate by row, the second
+    by column (both families' towers)."""
+    rot_dim = head_dim // 2
+    inv_freq = 1.0 / (10000.0 ** (jnp.arange(0, rot_dim, 2, dtype=jnp.float32) / rot_dim))
+    angles = (rope_pos_S2.astype(jnp.float32)[:, :, None] * inv_freq).reshape(rope_pos_S2.shape[0], -1)
+    emb = jnp.concatenate([angles, angles], axis=-1)
+    return jnp.cos(emb), jnp.sin(emb)
 
 
 class VisionAttention(nnx.Module):
@@ -182,18 +199,11 @@ class VisionTower(nnx.Module):
                                 for _ in range(cfg.depth)])
         self.merger = PatchMerger(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
-    def rotary(self, rope_pos_S2: jax.Array) -> tuple[jax.Array, jax.Array]:
-        rot_dim = self.cfg.head_dim // 2
-        inv_freq = 1.0 / (10000.0 ** (jnp.arange(0, rot_dim, 2, dtype=jnp.float32) / rot_dim))
-        angles = (rope_pos_S2.astype(jnp.float32)[:, :, None] * inv_freq).reshape(rope_pos_S2.shape[0], -1)
-        emb = jnp.concatenate([angles, angles], axis=-1)
-        return jnp.cos(emb), jnp.sin(emb)
-
     def __call__(self, pixel_values_SP: jax.Array, layout: VisionLayout) -> jax.Array:
         """[S, C*T*P*P] patch rows -> [S / 4, out_hidden] merged tokens, packed in grid order."""
         x_SD = jnp.dot(pixel_values_SP[layout.patch_order_S].astype(self.dtype),
                        self.patch_embed[...].astype(self.dtype))
-        cos, sin = self.rotary(layout.rope_pos_S2)
+        cos, sin = rotary_2d(layout.rope_pos_S2, self.cfg.head_dim)
         windows = (layout.window_table_NW, layout.window_valid_NW, layout.window_inverse_S)
         full = (layout.full_table_NW, layout.full_valid_NW, layout.full_inverse_S)
         for i, block in enumerate(self.blocks):

@@ -133,9 +133,11 @@ def load_tokenizer(path: str | None = None) -> Tokenizer:
     return Tokenizer(path)
 
 
-def tokenizer_for(embedding_rows: int, tokenizer: str = "", checkpoint: str = "") -> Tokenizer:
+def tokenizer_for(embedding_rows: int, tokenizer: str = "", checkpoint: str = "", family: str = "qwen2_5_vl"
+                  ) -> Tokenizer:
     """The tokenizer of a model whose embedding has `embedding_rows` rows: `tokenizer` (a tokenizer.json or a
-    folder) if given, else the `checkpoint` folder's own tokenizer.json, else Qwen2.5-VL's.
+    folder) if given, else the `checkpoint` folder's own tokenizer.json, else the family's default: Qwen2.5-VL's,
+    or for Qwen3-VL the shipped Qwen3-era file as it is (151,669 ids, `<think>` a special token, as in Qwen3-VL's).
 
     A tokenizer whose ids can exceed the embedding is an error (a gather past the table reads a clamped row, not an
     error, on device). So is one with more ids than the checkpoint's own tokenizer: those ids would feed the model
@@ -148,7 +150,8 @@ def tokenizer_for(embedding_rows: int, tokenizer: str = "", checkpoint: str = ""
             warnings.warn(f"checkpoint folder {checkpoint} has no tokenizer.json: using Qwen2.5-VL's "
                           f"({QWEN2_5_VL_VOCAB} ids). Copy the base model's tokenizer.json there, or name one "
                           "(config.tokenizer, predict.py --tokenizer), if the checkpoint was trained with another.")
-    tok = load_tokenizer(tokenizer or own or None)
+    default = shipped_tokenizer_file() if family == "qwen3_vl" else None
+    tok = load_tokenizer(tokenizer or own or default)
     if tok.vocab_size > embedding_rows:
         raise ValueError(f"tokenizer {tok.name} has {tok.vocab_size} ids but the model's embedding has "
                          f"{embedding_rows} rows: ids past the table would read wrong rows")

@@ -205,12 +205,14 @@ def patchify(
     patch_size: int = 14,
     temporal_patch_size: int = 2,
     merge_size: int = 2,
+    normalize_inplace=_normalize_inplace,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Normalized patch rows in the exact HF layout, and the (grid_t, grid_h, grid_w) grid.
 
     Rows are ordered (t, h/2, w/2, mh, mw), so every 4 consecutive rows form one 2x2 merge block, and columns are
     (C, tp, py, px), so each row reshapes to the Conv3d patch (3, 2, 14, 14). A clip with an odd frame count gets its
-    last frame repeated. Returns pixel_values_SP float32 [grid_t*grid_h*grid_w, 3*tp*p*p] and grid_thw int64 [3].
+    last frame repeated. `normalize_inplace(x, channel_axis)` maps float32 bytes to model inputs (CLIP statistics by
+    default). Returns pixel_values_SP float32 [grid_t*grid_h*grid_w, 3*tp*p*p] and grid_thw int64 [3].
     """
     if frames_THWC.dtype != np.uint8 or frames_THWC.ndim != 4 or frames_THWC.shape[-1] != 3:
         raise ValueError(f"patchify expects uint8 [T, H, W, 3], got {frames_THWC.dtype} {frames_THWC.shape}")
@@ -226,7 +228,7 @@ def patchify(
                             gw // merge_size, merge_size, patch_size, C)
     # (gt, tp, bh, mh, py, bw, mw, px, C) -> (gt, bh, bw, mh, mw, C, tp, py, px); moved as bytes, 4x cheaper than floats
     x = np.ascontiguousarray(x.transpose(0, 2, 5, 3, 6, 8, 1, 4, 7)).reshape(gt * gh * gw, C, -1)
-    pixel_values_SP = _normalize_inplace(x.astype(np.float32), 1).reshape(gt * gh * gw, -1)
+    pixel_values_SP = normalize_inplace(x.astype(np.float32), 1).reshape(gt * gh * gw, -1)
     return pixel_values_SP, np.array([gt, gh, gw], np.int64)
 
 

@@ -65,9 +65,8 @@ def sequence_logprobs(model: Qwen25VL, batch: Batch, layout: VisionLayout, token
     B, L = batch.input_ids_BL.shape
     R, T = tokens_RT.shape
     rep = lambda x, axis=0: jnp.repeat(x, group, axis=axis)
-    x_BLD = model.embed(batch.input_ids_BL, pixel_values_videos=batch.pixel_values_SP, video_layout=layout)
     cache = KVCache.init(model.cfg.text, B, L + T, model.language.dtype)
-    h_BLD, cache = model.language(x_BLD, batch.positions_3BL, batch.attention_mask_BL, cache)
+    h_BLD, cache = model.hidden_states(**prompt_inputs(batch, layout), cache=cache)
     cache = KVCache(rep(cache.k_LBSKH, 1), rep(cache.v_LBSKH, 1), rep(cache.valid_BS), cache.index,
                     rep(cache.next_position_B))
     comp_pos_RT = cache.next_position_B[:, None] + jnp.arange(T)[None]

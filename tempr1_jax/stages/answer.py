@@ -6,7 +6,7 @@ import time
 
 import ml_collections
 
-from tempr1_jax.processing.processor import encode_video_prompt
+from tempr1_jax.data.pipeline import encode_prompt
 from tempr1_jax.processing.video_io import decode_video, write_video
 from tempr1_jax.sampling import SamplingConfig
 from tempr1_jax.sampling.answer import answer
@@ -40,7 +40,7 @@ def run_answer(config: ml_collections.ConfigDict) -> dict:
     model = common.build_model(config, mesh)
     tokenizer = common.build_tokenizer(config)
     video = decode_video(video_path, common.build_sampling(config))
-    prompt = encode_video_prompt(tokenizer, model.cfg, video.frames_THWC, video.sample_fps, query)
+    prompt = encode_prompt(tokenizer, model.cfg, video, query)
     t1 = time.perf_counter()
     (text,) = answer(model, tokenizer, [prompt], SamplingConfig(max_new_tokens=a.max_new_tokens))
     t2 = time.perf_counter()

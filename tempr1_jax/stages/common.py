@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from tempr1_jax.models import Qwen25VL, init_model, load_pretrained, make_mesh, preset, read_config
+from tempr1_jax.models import VisionLanguageModel, init_model, load_pretrained, make_mesh, preset, read_config
 from tempr1_jax.processing.tokenizer import Tokenizer, tokenizer_for
 from tempr1_jax.processing.vision import VideoSampling
 from tempr1_jax.rewards.config import RewardConfig
@@ -30,23 +30,39 @@ def build_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
     return make_mesh(tuple(config.mesh.shape))
 
 
-def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Qwen25VL:
+FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+
+
+def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> VisionLanguageModel:
     """`config.model.checkpoint` (a Hugging Face folder, whose config.json says whether it reads textual timestamps)
-    if set, else the preset with random weights and `config.model.text_timestamps`."""
+    if set, else the preset with random weights and `config.model.text_timestamps`.
+
+    The family (Qwen2.5-VL or Qwen3-VL) is the checkpoint's config.json `model_type`, or the preset's;
+    `config.model.family`, when set, must agree with it, so that a config never trains the family it does not name.
+    """
     m = config.model
     dtype, param_dtype = _dtype(m.dtype, "model.dtype"), _dtype(m.param_dtype, "model.param_dtype")
+    cfg = read_config(m.checkpoint) if m.checkpoint else preset(m.preset)
+    family = m.get("family") or cfg.family
+    if family not in FAMILIES:
+        raise ValueError(f"config.model.family = {family!r}: expected one of {FAMILIES}")
+    if family != cfg.family:
+        source = f"checkpoint {m.checkpoint}" if m.checkpoint else f"preset {m.preset!r}"
+        raise ValueError(f"config.model.family is {family!r} but the {source} is {cfg.family!r}")
     if m.checkpoint:
-        return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype)
-    cfg = dataclasses.replace(preset(m.preset), text_timestamps=bool(m.get("text_timestamps", False)))
+        return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype, config=cfg)
+    if m.get("text_timestamps", False):
+        cfg = dataclasses.replace(cfg, text_timestamps=True)
     return init_model(cfg, mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
 
 
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
     """`config.tokenizer` if set, else `config.model.checkpoint`'s own tokenizer.json, else Qwen2.5-VL's
-    (`processing.tokenizer.tokenizer_for`, which predict.py uses too), checked against the model's embedding."""
+    (Qwen3-VL's for that family; `processing.tokenizer.tokenizer_for`, which predict.py uses too), checked against
+    the model's embedding."""
     m = config.model
-    rows = (read_config(m.checkpoint) if m.checkpoint else preset(m.preset)).text.vocab_size
-    return tokenizer_for(rows, config.get("tokenizer") or "", m.checkpoint)
+    cfg = read_config(m.checkpoint) if m.checkpoint else preset(m.preset)
+    return tokenizer_for(cfg.text.vocab_size, config.get("tokenizer") or "", m.checkpoint, cfg.family)
 
 
 def token_tables(tokenizer: Tokenizer, vocab_size: int) -> TokenTables:
@@ -63,7 +79,7 @@ def build_sampling(config: ml_collections.ConfigDict) -> VideoSampling:
     return VideoSampling(**config.video.to_dict())
 
 
-def build_policy(model: Qwen25VL, mesh: jax.sharding.Mesh, tokenizer: Tokenizer, max_new_tokens: int,
+def build_policy(model: VisionLanguageModel, mesh: jax.sharding.Mesh, tokenizer: Tokenizer, max_new_tokens: int,
                  rewards: RewardConfig) -> Policy:
     """Greedy answers of up to `max_new_tokens`, ending at the tokenizer's own end tokens."""
     sampling = SamplingConfig(max_new_tokens=max_new_tokens, eos_ids=(tokenizer.eos_id, tokenizer.pad_id),

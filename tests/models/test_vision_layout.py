@@ -6,7 +6,7 @@ import pytest
 
 from tempr1_jax.models import init_model, make_mesh
 from tempr1_jax.models.config import tiny
-from tempr1_jax.models.qwen25vl import _vision_jit
+from tempr1_jax.models.vlm import vision_jit as _vision_jit
 from tempr1_jax.models.vision import vision_layout
 
 

@@ -15,7 +15,8 @@ def _load(name):
     return module.get_config()
 
 
-@pytest.mark.parametrize("name,preset", [("tempr1_7b", "qwen2_5_vl_7b"), ("tempr1_3b", "qwen2_5_vl_3b")])
+@pytest.mark.parametrize("name,preset", [("tempr1_7b", "qwen2_5_vl_7b"), ("tempr1_3b", "qwen2_5_vl_3b"),
+                                         ("tempr1_qwen3vl_8b", "qwen3_vl_8b"), ("tempr1_qwen3vl_4b", "qwen3_vl_4b")])
 def test_paper_recipe(name, preset):
     c = _load(name)
     assert c.model.preset == preset and c.stages == ("grpo",)
@@ -27,6 +28,19 @@ def test_paper_recipe(name, preset):
     lc = learner_config(c, "grpo", steps=7500)
     assert lc.grpo.group_size == 8 and lc.optimizer.total_steps == 7500 and lc.grpo.sampling.eos_ids == (151645,
                                                                                                          151643)
+
+
+def test_model_family_must_agree_with_the_preset():
+    import jax
+    from tempr1_jax.models import make_mesh
+    from tempr1_jax.stages.common import build_model
+
+    c = _load("tempr1_qwen3vl_8b")
+    assert c.model.family == "qwen3_vl"
+    c.model.preset = "qwen2_5_vl_7b"
+    with pytest.raises(ValueError, match="config.model.family is 'qwen3_vl' but the preset 'qwen2_5_vl_7b' is "
+                                         "'qwen2_5_vl'"):
+        build_model(c, make_mesh((1, 1, 1), jax.devices()[:1]))
 
 
 def test_demo_paths_follow_a_workdir_override():
