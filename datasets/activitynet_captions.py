@@ -7,7 +7,7 @@ Official files (captions.zip of the Stanford densevid page): train.json, val_1.j
 as `v_<youtube id>` plus any usual extension under --videos. A paragraph with more than 32 sentences, or with an
 event whose start > end (2 in train), is skipped and reported.
 
-    python datasets/activitynet_captions.py --annotations train.json --videos anet_videos --out data/anet_dtg/train
+    python datasets/activitynet_captions.py --annotations train.json --videos anet_videos --out data/anet_captions/train
 """
 import json
 import os

@@ -7,7 +7,8 @@ Official files (jayleicn/moment_detr data/): highlight_{train,val}_release.jsonl
 Each window's score is the mean saliency of the clips inside it (over the three annotators). Test-release rows have
 no windows and are reported as broken lines. Videos: `<vid>.mp4` from qvhilights_videos.tar.gz.
 
-    python datasets/qvhighlights.py --annotations highlight_train_release.jsonl --videos videos --out data/qvh/train
+    python datasets/qvhighlights.py --annotations highlight_train_release.jsonl --videos qvh_videos \\
+        --out data/qvhighlights/train
 """
 import json
 import os

@@ -2,6 +2,9 @@
 
 The config file (an ml_collections `get_config()`) names the stages to run and everything they need; any field can
 be overridden on the command line, and a key that does not exist is an error that names it.
+
+Libraries log at WARNING and above on the console (Orbax alone writes hundreds of INFO lines per run, between the
+progress bars); `--verbosity=0` (absl's flag) shows their INFO lines too, `--verbosity=1` their DEBUG lines.
 """
 import importlib.util
 import os
@@ -10,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config file (ml_collections)", lock_config=True)
@@ -50,6 +53,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}: settings go through --config.KEY=VALUE")
     if _CONFIG.value is None:
         raise app.UsageError("--config=path/to/config.py is required")
+    if not flags.FLAGS["verbosity"].present:  # absl.app raises an unset verbosity to INFO
+        logging.set_verbosity(logging.WARNING)
     from tempr1_jax.data.records import BadShardError
     from tempr1_jax.stages import run
     from tempr1_jax.train import distributed

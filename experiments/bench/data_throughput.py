@@ -3,8 +3,8 @@
 Renders a synthetic corpus at a realistic size (default 640x360, 24 fps, ~16 s clips), prepares it into records,
 then encodes every sample (read, patchify, prompt, tokenize) from both sources with TempR1's sampling (2 fps, at most
 3584 visual tokens) and checks that both give identical features. Prints samples/s, the ratio, and each path's
-per-sample host cost against a GRPO step's budget per prompt (research/perf_anchors.md §4.3: ~6.8 s per prompt group
-for Qwen2.5-VL-7B on one H100 at 40% MFU).
+per-sample host cost against a GRPO step's budget per prompt (~6.8 s per prompt group for Qwen2.5-VL-7B on one H100
+at 40% MFU: about 2.7 PFLOP per group of 8 completions of a 3.75k-token prompt, update with remat included).
 
     python experiments/bench/data_throughput.py            # ~2 min on 2 cores, most of it rendering (cached)
 """
@@ -41,7 +41,7 @@ def main():
     p.add_argument("--duration", type=float, nargs=2, default=(12.0, 20.0), help="clip length range, seconds")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "tempr1_data_bench"))
     p.add_argument("--step-seconds-per-prompt", type=float, default=6.8,
-                   help="GRPO step budget per prompt group and accelerator (default 6.8 s, perf_anchors §4.3)")
+                   help="GRPO step budget per prompt group and accelerator (default 6.8 s: 7B on one H100 at 40% MFU)")
     args = p.parse_args()
 
     height, width = (int(x) for x in args.resolution.split("x"))

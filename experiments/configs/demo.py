@@ -62,6 +62,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.train_dirs = ("{workdir}/data/train",)
     c.data.eval_dirs = ("{workdir}/data/eval",)
     c.data.batch_size = 16  # default for stages that set none
+    c.data.mix = "weighted"  # draws by task_weights (the measured demo table); "epoch" = one pass over every sample
     c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})
     c.data.think = False  # short answers: no think block
     c.data.skip_bad_shards = False  # True: leave out a corrupt or truncated shard (and report the samples lost)

@@ -3,18 +3,23 @@
     python experiments/run.py --config=experiments/configs/tempr1_7b.py \
         --config.model.checkpoint=/ckpt/Qwen2.5-VL-7B-Instruct --config.workdir=/runs/tempr1_7b
 
-Prepare the training splits first with the builders in datasets/ (docs/data.md), into `DATA` below or set
-`--config.data.train_dirs`. Values marked [not stated] are not given by the paper; they follow VideoChat-R1, whose
-GRPO settings TempR1 says it follows, or TRL's defaults, as ../shared/research/tempr1_method.md §2.4 records.
+Prepare the training splits first with the builders in datasets/, into the folders under `DATA` that docs/data.md
+("The layout the configs read") lists with each builder command, or set `--config.data.train_dirs`.
+
+GVQA trains on NExT-GQA's val split. The paper names NExT-GQA as its GVQA data; NExT-GQA publishes evidence segments
+for val (3,358 questions) and test (5,553) only, its train split has none, and VideoChat-R1, whose recipe TempR1
+follows, trains on val and evaluates on test. The benchmark config scores test. Values marked [not stated] are not given by the paper; they follow VideoChat-R1, whose
+GRPO settings TempR1 says it follows (OpenGVLab/VideoChat-R1, `training_scripts/run_grpo_video_task.sh`), or the
+defaults of TRL 0.15 (`GRPOConfig`), which VideoChat-R1 runs.
 """
 import ml_collections
 
 DATA = "data"  # where the prepared splits live
 TRAIN_SPLITS = ("charades_sta/train", "didemo/train", "timerft/train",  # tg
-                "activitynet_captions/train",  # dtg
+                "anet_captions/train",  # dtg
                 "qvhighlights/train",  # vhd
-                "nextgqa/train",  # gvqa
-                "activitynet13/train", "hacs/train")  # tal
+                "nextgqa/val",  # gvqa: the grounded questions (see above)
+                "anet13/train", "hacs/train")  # tal
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -49,7 +54,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.train_dirs = tuple(f"{DATA}/{s}" for s in TRAIN_SPLITS)
     c.data.eval_dirs = ()
     c.data.batch_size = 8  # prompts per step, over all hosts [not stated; VideoChat-R1: 8 GPUs x 1]
-    c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})
+    c.data.mix = "epoch"  # one pass over every sample, tasks interleaved (the paper: 1 epoch of the mix)
+    c.data.task_weights = ml_collections.ConfigDict({t: 1.0 for t in ("tg", "dtg", "vhd", "gvqa", "tal")})  # "weighted"
     c.data.think = True  # the prompts ask for <think>...</think> then the answer
     c.data.skip_bad_shards = False  # True: leave out a corrupt or truncated shard (and report the samples lost)
     c.data.num_workers = 8  # grain worker processes per host

@@ -6,9 +6,12 @@
     it = iter(ds); batch = next(it); state = it.get_state()            # ... it.set_state(state) resumes exactly
 
 Determinism: everything is a function of (config, sources). Each task's samples are split by process first
-(`[shard_index::shard_count]`), then shuffled with a per-epoch permutation; a seeded draw picks the task of every
-position of the stream by `task_weights`, so tasks interleave at random within a batch (as in TempR1). The iterator
-state is grain's `{"next_index": ...}`, small enough to save with every checkpoint.
+(`[shard_index::shard_count]`), then shuffled with a per-epoch permutation. The mix then orders the stream:
+- `mix="epoch"` (TempR1's one epoch over the mixed corpus): every epoch visits every sample of every task once, in a
+  seeded order that interleaves the tasks at random (a task of twice the samples comes up twice as often);
+- `mix="weighted"`: a seeded draw picks the task of every position by `task_weights`, so small tasks repeat and
+  large ones are partly unseen, for a chosen balance instead of the corpus's own.
+The iterator state is grain's `{"next_index": ...}`, small enough to save with every checkpoint.
 """
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ from tempr1_jax.processing.tokenizer import IM_END, Tokenizer, load_tokenizer
 class PipelineConfig:
     batch_size: int = 8
     seed: int = 0
-    task_weights: Mapping[str, float] = dataclasses.field(default_factory=lambda: {t: 1.0 for t in TASKS})
+    mix: str = "epoch"  # "epoch": every sample once per epoch, tasks interleaved; "weighted": draws by task_weights
+    task_weights: Mapping[str, float] | None = None  # mix="weighted" only; a task of weight 0 is left out
     num_samples: int | None = None  # samples per process; None: one epoch, sum over tasks of len // shard_count
     shard_index: int = 0  # jax.process_index() on multi-host runs
     shard_count: int = 1  # jax.process_count()
@@ -43,21 +47,65 @@ class PipelineConfig:
     def __post_init__(self):
         if not 0 <= self.shard_index < self.shard_count:
             raise ValueError(f"shard_index {self.shard_index} must be in [0, shard_count={self.shard_count})")
-        if any(t not in TASKS for t in self.task_weights) or any(w < 0 for w in self.task_weights.values()):
-            raise ValueError(f"task_weights {dict(self.task_weights)}: tasks must be in {TASKS}, weights >= 0")
+        if self.mix not in ("epoch", "weighted"):
+            raise ValueError(f"mix {self.mix!r}: expected 'epoch' (one pass over every sample) or 'weighted'")
+        if (self.mix == "weighted") != (self.task_weights is not None):
+            raise ValueError(f"mix={self.mix!r} with task_weights={self.task_weights}: task_weights go with "
+                             "mix='weighted' and only with it")
+        weights = self.task_weights or {}
+        if any(t not in TASKS for t in weights) or any(w < 0 for w in weights.values()) or (
+                weights and sum(weights.values()) <= 0):
+            raise ValueError(f"task_weights {dict(weights)}: tasks must be in {TASKS}, weights >= 0, some > 0")
+
+    def tasks(self, sources: Mapping[str, grain.sources.RandomAccessDataSource]) -> list[str]:
+        """The tasks the stream draws from: every task of the sources, or those of weight > 0."""
+        if self.task_weights is None:
+            return [t for t in TASKS if t in sources]
+        return [t for t in TASKS if self.task_weights.get(t, 0) > 0]
+
+
+def epoch_counts(sources: Mapping[str, grain.sources.RandomAccessDataSource], tasks: Sequence[str],
+                 shard_count: int) -> dict[str, int]:
+    """Samples of each task that one epoch gives every process: len // shard_count, the same on every process so
+    that all run the same number of steps (up to shard_count - 1 samples of a task wait for a later epoch)."""
+    return {t: len(sources[t]) // shard_count for t in tasks}
 
 
 class TaskMix(grain.transforms.DatasetSelectionMap):
-    """Position i of the stream -> (task slot, index within that task's shuffled shard), drawn once from the seed."""
+    """Position i of the stream -> (task slot, index within that task's shuffled shard), fixed by the seed."""
 
-    def __init__(self, num_samples: int, weights: Sequence[float], seed: int):
+    def __init__(self, task: np.ndarray, index: np.ndarray):
+        self._task, self._index = task.astype(np.int32), index.astype(np.int64)
+
+    @classmethod
+    def weighted(cls, num_samples: int, weights: Sequence[float], seed: int) -> "TaskMix":
+        """Each position's task drawn by `weights`; the k-th pick of a task reads that task's k-th sample (past the
+        shard's length, its next reshuffle)."""
         p = np.asarray(weights, np.float64)
-        self._task = np.random.default_rng(seed).choice(len(p), size=num_samples, p=p / p.sum()).astype(np.int32)
-        # The k-th pick of a task reads that task's k-th sample (its shuffle reshuffles every epoch).
-        self._index = np.empty(num_samples, np.int64)
-        for task in range(len(p)):
-            picks = self._task == task
-            self._index[picks] = np.arange(picks.sum())
+        task = np.random.default_rng(seed).choice(len(p), size=num_samples, p=p / p.sum())
+        index = np.empty(num_samples, np.int64)
+        for t in range(len(p)):
+            picks = task == t
+            index[picks] = np.arange(picks.sum())
+        return cls(task, index)
+
+    @classmethod
+    def epochs(cls, num_samples: int, counts: Sequence[int], shard_lengths: Sequence[int], seed: int) -> "TaskMix":
+        """Epochs of `counts[t]` samples of each task t, each epoch in its own seeded order that interleaves the
+        tasks; epoch e reads the e-th reshuffle of task t's shard (indices from e * shard_lengths[t])."""
+        per_epoch = np.repeat(np.arange(len(counts)), counts)
+        if len(per_epoch) == 0:
+            raise ValueError("an epoch of no samples: every task's shard is empty")
+        tasks, indices = [], []
+        for e in range(-(-num_samples // len(per_epoch))):
+            task = np.random.default_rng([seed, e]).permutation(per_epoch)
+            index = np.empty(len(task), np.int64)
+            for t, n in enumerate(shard_lengths):
+                picks = task == t
+                index[picks] = e * n + np.arange(picks.sum())
+            tasks.append(task)
+            indices.append(index)
+        return cls(np.concatenate(tasks)[:num_samples], np.concatenate(indices)[:num_samples])
 
     def __len__(self) -> int:
         return len(self._task)
@@ -132,18 +180,21 @@ def make_dataset(
     """The batched, mixed, sharded stream of `Batch`es for this process (see the module docstring)."""
     model_cfg = model_cfg or qwen2_5_vl_7b()
     tokenizer = tokenizer or load_tokenizer()
-    tasks = [t for t in TASKS if config.task_weights.get(t, 0) > 0]
+    tasks = config.tasks(sources)
     missing = [t for t in tasks if t not in sources or len(sources[t]) == 0]
-    if missing:
+    if missing or not tasks:
         raise ValueError(f"tasks {missing} have weight > 0 but no samples; sources hold {sorted(sources)}")
     shards = [grain.MapDataset.source(sources[t])[config.shard_index:: config.shard_count] for t in tasks]
-    if any(len(s) == 0 for s in shards):
+    counts = epoch_counts(sources, tasks, config.shard_count)
+    if not all(counts.values()):
         raise ValueError(f"some task has fewer samples than shard_count={config.shard_count}: "
                          f"{ {t: len(sources[t]) for t in tasks} }")
     shuffled = [s.shuffle(seed=config.seed * len(TASKS) + TASKS.index(t)) for s, t in zip(shards, tasks)]
-    # The same count on every process, so that all of them run the same number of steps.
-    num_samples = config.num_samples or sum(len(sources[t]) // config.shard_count for t in tasks)
-    mix = TaskMix(num_samples, [config.task_weights[t] for t in tasks], config.seed)
+    num_samples = config.num_samples or sum(counts.values())
+    if config.mix == "epoch":
+        mix = TaskMix.epochs(num_samples, [counts[t] for t in tasks], [len(s) for s in shards], config.seed)
+    else:
+        mix = TaskMix.weighted(num_samples, [config.task_weights[t] for t in tasks], config.seed)
     ds = grain.MapDataset.select_from_datasets(shuffled, mix)
     ds = ds.map(EncodeSample(model_cfg, tokenizer, config.think))
     ds = ds.batch(config.batch_size, drop_remainder=True,

@@ -1,8 +1,8 @@
 """Video files -> sampled, resized uint8 frames with their timestamps (PyAV).
 
 One sequential decode keeps the frames at the qwen-vl-utils indices (`vision.sample_frame_indices`). Sequential decode
-beats seeking here: a seek decodes from the previous keyframe anyway, and with long GOPs that is most of the file
-(research/env_probe.md §5). Frames come out bit-identical to OpenCV and decord at the same indices.
+beats seeking here: a seek decodes from the previous keyframe anyway, and with long GOPs that is most of the file.
+Frames come out bit-identical to OpenCV and decord at the same indices.
 """
 from __future__ import annotations
 

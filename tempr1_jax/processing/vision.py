@@ -1,7 +1,7 @@
 """Qwen2.5-VL visual preprocessing on the host, in numpy: frame sampling, pixel budgets, resize and patchify.
 
 The rules follow qwen-vl-utils (`smart_resize`, `smart_nframes`, `fetch_video`) and the HF image processor's patch
-layout (research/qwen25vl_spec.md §2.1, §4). Everything here runs once per video at preparation time (datasets/) or
+layout (`Qwen2VLImageProcessor`). Everything here runs once per video at preparation time (datasets/) or
 once per sample in the input pipeline, never inside jit.
 
 Parity notes:

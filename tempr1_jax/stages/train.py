@@ -75,21 +75,29 @@ def batch_size(config: ml_collections.ConfigDict, stage: str) -> int:
     return total // jax.process_count()
 
 
-def epoch_steps(config: ml_collections.ConfigDict, per_process: int) -> int:
-    """Steps in one pass over this process's share of the weighted tasks (`steps = 0` in a stage's config)."""
-    sources = pipeline.task_sources(list(config.data.train_dirs), config.data.get("skip_bad_shards", False))
-    n = sum(len(src) // jax.process_count() for t, src in sources.items() if config.data.task_weights.get(t, 0) > 0)
-    return max(n // per_process, 1)
-
-
-def train_dataset(config: ml_collections.ConfigDict, model_cfg, num_samples: int, dirs, per_process: int):
+def pipeline_config(config: ml_collections.ConfigDict, per_process: int, num_samples: int | None = None
+                    ) -> pipeline.PipelineConfig:
+    """`config.data.mix`: "epoch" (one pass over every sample of the mix) or "weighted" (`data.task_weights`)."""
     d = config.data
-    pcfg = pipeline.PipelineConfig(
-        batch_size=per_process, seed=config.seed, task_weights=dict(d.task_weights), num_samples=num_samples,
+    return pipeline.PipelineConfig(
+        batch_size=per_process, seed=config.seed, mix=d.mix,
+        task_weights=dict(d.task_weights) if d.mix == "weighted" else None, num_samples=num_samples,
         shard_index=jax.process_index(), shard_count=jax.process_count(),
         buckets=Buckets(text=tuple(d.buckets.text), patches=tuple(d.buckets.patches), answer=d.buckets.answer),
         think=d.think, num_workers=d.num_workers)
-    return pipeline.make_dataset(pipeline.task_sources(list(dirs), d.get("skip_bad_shards", False)), pcfg, model_cfg,
+
+
+def epoch(config: ml_collections.ConfigDict, per_process: int) -> tuple[int, dict[str, int]]:
+    """Steps of one epoch (what `steps = 0` in a stage's config runs) and each task's samples in it, per process."""
+    sources = pipeline.task_sources(list(config.data.train_dirs), config.data.get("skip_bad_shards", False))
+    pcfg = pipeline_config(config, per_process)
+    counts = pipeline.epoch_counts(sources, pcfg.tasks(sources), jax.process_count())
+    return max(sum(counts.values()) // per_process, 1), counts
+
+
+def train_dataset(config: ml_collections.ConfigDict, model_cfg, num_samples: int, dirs, per_process: int):
+    sources = pipeline.task_sources(list(dirs), config.data.get("skip_bad_shards", False))
+    return pipeline.make_dataset(sources, pipeline_config(config, per_process, num_samples), model_cfg,
                                  common.build_tokenizer(config))
 
 
@@ -97,7 +105,13 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     s = config[stage]
     workdir = os.path.join(config.workdir, stage)
     per_step = batch_size(config, stage)
-    steps = s.steps or epoch_steps(config, per_step)
+    epoch_steps, counts = epoch(config, per_step)
+    steps = s.steps or epoch_steps
+    if jax.process_index() == 0:
+        n = jax.process_count()
+        print(f"{stage}: {steps} steps of {per_step * n} prompts; one epoch ({config.data.mix} mix) = {epoch_steps} "
+              f"steps over {sum(counts.values()) * n} samples ("
+              + ", ".join(f"{t} {c * n}" for t, c in counts.items()) + ")", flush=True)
     check_config(config, stage, steps)
     mesh = common.build_mesh(config)
     model = common.build_model(config, mesh)

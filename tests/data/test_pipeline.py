@@ -126,8 +126,8 @@ def test_process_split_covers_every_sample_once(sources):
     seen = []
     for p in range(n_proc):
         shard_len = len(range(p, len(sources[task]), n_proc))
-        cfg = dataclasses.replace(CFG, batch_size=1, task_weights={task: 1.0}, shard_index=p, shard_count=n_proc,
-                                  num_samples=shard_len)
+        cfg = dataclasses.replace(CFG, batch_size=1, mix="weighted", task_weights={task: 1.0}, shard_index=p,
+                                  shard_count=n_proc, num_samples=shard_len)
         ids = [int(b.source_index_B[0]) for b in take(pipeline.make_dataset(sources, cfg), shard_len)]
         assert all(i % n_proc == p for i in ids)
         seen += ids
@@ -143,16 +143,43 @@ def test_process_split_covers_every_sample_once(sources):
     assert len(lengths) == 1
 
 
+def test_one_epoch_reads_every_sample_once_with_tasks_interleaved(sources):
+    counts = {t: len(src) for t, src in sources.items()}
+    cfg = dataclasses.replace(CFG, batch_size=1)
+    assert cfg.mix == "epoch"
+    seen = [(int(b.task_B[0]), int(b.source_index_B[0])) for b in pipeline.make_dataset(sources, cfg)]
+    assert len(seen) == sum(counts.values()) and len(set(seen)) == len(seen)  # every sample of every task, once
+    assert {t: sum(1 for k, _ in seen if TASKS[k] == t) for t in counts} == counts
+    mix = pipeline.TaskMix.epochs(3 * 1000, [500, 300, 200], [500, 300, 200], seed=4)
+    picks = [mix[i] for i in range(len(mix))]
+    for e in range(3):  # each epoch: every index of its own reshuffle once, in an order that interleaves the tasks
+        epoch = picks[e * 1000:(e + 1) * 1000]
+        for t, n in enumerate((500, 300, 200)):
+            assert sorted(i for k, i in epoch if k == t) == list(range(e * n, (e + 1) * n))
+        tasks = np.array([k for k, _ in epoch])
+        assert np.mean([len(set(b)) > 1 for b in tasks.reshape(-1, 8)]) > 0.9
+    assert [k for k, _ in picks[:1000]] != [k for k, _ in picks[1000:2000]]
+
+
+def test_mix_and_weights_go_together():
+    with pytest.raises(ValueError, match="task_weights go with mix='weighted'"):
+        dataclasses.replace(CFG, task_weights={"tg": 1.0})
+    with pytest.raises(ValueError, match="task_weights go with mix='weighted'"):
+        dataclasses.replace(CFG, mix="weighted")
+    with pytest.raises(ValueError, match="mix 'balanced'"):
+        dataclasses.replace(CFG, mix="balanced")
+
+
 def test_task_mix_follows_weights_and_interleaves():
-    mix = pipeline.TaskMix(8000, [3.0, 1.0, 0.0, 4.0], seed=5)
+    mix = pipeline.TaskMix.weighted(8000, [3.0, 1.0, 0.0, 4.0], seed=5)
     tasks = np.array([mix[i][0] for i in range(len(mix))])
     np.testing.assert_allclose(np.bincount(tasks, minlength=4) / len(tasks), [3 / 8, 1 / 8, 0, 4 / 8], atol=0.02)
     for t in (0, 1, 3):  # the k-th pick of a task reads its k-th sample
         assert [mix[i][1] for i in np.nonzero(tasks == t)[0][:5]] == list(range(5))
     batches = tasks.reshape(-1, 8)
     assert np.mean([len(set(b)) > 1 for b in batches]) > 0.9  # tasks mix within batches, not across them
-    assert [pipeline.TaskMix(50, [1, 1], seed=2)[i] for i in range(50)] == \
-        [pipeline.TaskMix(50, [1, 1], seed=2)[i] for i in range(50)]
+    assert [pipeline.TaskMix.weighted(50, [1, 1], seed=2)[i] for i in range(50)] == \
+        [pipeline.TaskMix.weighted(50, [1, 1], seed=2)[i] for i in range(50)]
 
 
 def test_reference_answers_and_prompt_examples_follow_the_rewards_grammar(sources):

@@ -80,7 +80,8 @@ def test_rope_index_agrees_with_transformers_without_video(pair):
 
 
 def test_rope_index_worked_example():
-    """qwen25vl_spec.md §3.4: T T VS [image (1,4,6)] VE T VS [video (3,4,4)] VE T T, with 1.0 and 0.5 s per grid."""
+    """The original release's rule worked by hand: T T VS [image (1,4,6)] VE T VS [video (3,4,4)] VE T T, with 1.0
+    and 0.5 s per grid."""
     I, V, VS, VE = 252, 253, 250, 251
     ids = np.array([[1, 2, VS] + [I] * 6 + [VE, 3, VS] + [V] * 12 + [VE, 4, 5]])
     kw = dict(spatial_merge_size=2, tokens_per_second=2, image_token_id=I, video_token_id=V, vision_start_token_id=VS)

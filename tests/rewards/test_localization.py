@@ -1,5 +1,5 @@
 """Localization rewards: the DP against brute force, index order and the Hungarian optimum; unions; the worked
-examples of tempr1_method.md section 3."""
+examples of docs/rewards.md."""
 import itertools
 import math
 

@@ -24,9 +24,10 @@ def _final_params(workdir, stage):
     return jax.tree.leaves(jax.device_get(state.params))
 
 
-def test_stop_and_resume_equals_uninterrupted(prepared, tmp_path):
+def test_stop_and_resume_equals_uninterrupted(prepared, tmp_path, capsys):
     straight = str(tmp_path / "straight")
     run(tiny_config(prepared, straight))
+    assert "sft: 4 steps of 4 prompts; one epoch (weighted mix) = 6 steps over 24 samples (" in capsys.readouterr().out
 
     resumed = str(tmp_path / "resumed")
     c = tiny_config(prepared, resumed)
