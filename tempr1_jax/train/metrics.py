@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from typing import Mapping
 
 import jax
@@ -61,7 +62,8 @@ class MetricsWriter:
     def note(self, message: str):
         """A line on the console above the progress bar (process 0)."""
         if self.enabled:
-            self.bar.write(message)
+            # The bar's own stream (stderr): tqdm.write defaults to stdout, which a redirected log would split off.
+            tqdm.write(message, file=sys.stderr)
 
     def close(self):
         if self.enabled:

@@ -14,6 +14,7 @@ def test_run_prints_progress_bars_without_library_info_lines(prepared, tmp_path)
             f"--config.workdir={tmp_path}", f"--config.tokenizer={data}/tokenizer.json",
             f"--config.data.train_dirs=('{data}/train',)", "--config.model.preset=tiny_small",
             "--config.sft.batch_size=4", "--config.sft.steps=2", "--config.sft.checkpoint_every=1",
+            "--config.sft.optimizer.warmup_steps=0",
             "--config.data.buckets.text=(384,)", "--config.data.buckets.patches=(320,)",
             "--config.data.buckets.answer=64"]
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
