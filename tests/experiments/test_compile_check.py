@@ -27,8 +27,8 @@ def tokenizer(tmp_path_factory):
 
 def _check(tokenizer, *args):
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    r = subprocess.run([sys.executable, "experiments/compile_check.py", *TINY, f"--config.tokenizer={tokenizer}", *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, "experiments/compile_check.py", *TINY, f"--config.tokenizer={tokenizer}", *args]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1]), r.stdout
 
