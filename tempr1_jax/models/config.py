@@ -59,6 +59,12 @@ class TextConfig:
     qk_norm: bool = False  # Qwen3: RMSNorm over each head of q and k before the rotary embedding
     mrope_interleaved: bool = False  # Qwen3-VL: frequencies cycle t, h, w instead of contiguous t | h | w sections
     explicit_head_dim: int | None = None  # Qwen3 sets head_dim apart from hidden_size / heads
+    # Runtime choices, not part of the checkpoint (`models.attention`): "auto" | "dense" | "blockwise" | "cudnn", and
+    # the key block of the blockwise path (also the length up to which "auto" stays dense).
+    attention: str = "auto"
+    attention_block_kv: int = 512
+    # What the backward pass keeps of each scanned decoder layer (`layers.remat`): "full" recomputes the layer.
+    remat: str = "full"
 
     @property
     def head_dim(self) -> int:

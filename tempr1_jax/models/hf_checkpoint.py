@@ -45,6 +45,17 @@ def hf_key(path: Path) -> tuple[str, str]:
     return name, AS_IS
 
 
+# Module lists whose parameters are stacked [n, ...] for a scan, and the hub's per-index keys under them.
+STACKED = (("language", "layers"), ("visual", "blocks"))
+
+
+def layer_paths(path: Path, n_layers: int) -> list[Path] | None:
+    """The per-layer paths (as the hub numbers them) of a stacked parameter, or None for an ordinary one."""
+    if tuple(path[:2]) not in STACKED or isinstance(path[2], int):  # an unstacked list numbers its entries itself
+        return None
+    return [(*path[:2], i, *path[2:]) for i in range(n_layers)]
+
+
 def _canonical(key: str) -> str:
     key = re.sub(r"^model\.visual\.", "visual.", key)
     return re.sub(r"^model\.language_model\.", "model.", key)
@@ -121,29 +132,40 @@ def load_pretrained(path: str, mesh: Mesh | None = None, *, dtype=jnp.float32, p
     mesh = mesh or make_mesh()
     tensors = open_tensors(path)
     graphdef, state = abstract_model(cfg, mesh, dtype=dtype, param_dtype=param_dtype, rules=rules)
-    wanted = {}
+    wanted = {}  # path -> (hub key per layer, or one key; storage kind; shape of one layer's tensor)
     for p, var in nnx.to_flat_state(state):
+        shape = var.get_value().shape
+        per_layer = layer_paths(p, shape[0])
+        if per_layer is not None:
+            keys = [hf_key(q)[0] for q in per_layer]
+            wanted[p] = (keys, hf_key(per_layer[0])[1], shape[1:])
+            continue
         key, kind = hf_key(p)
         if key == "lm_head.weight" and key not in tensors and cfg.text.tie_word_embeddings:
             key = "model.embed_tokens.weight"
-        wanted[p] = (key, kind, var.get_value().shape)
-    missing = sorted(k for k, _, _ in wanted.values() if k not in tensors)
-    used = {k for k, _, _ in wanted.values()}
+        wanted[p] = ([key], kind, shape)
+    missing = sorted(k for keys, _, _ in wanted.values() for k in keys if k not in tensors)
+    used = {k for keys, _, _ in wanted.values() for k in keys}
     unexpected = sorted(k for k in tensors if k not in used and not (k == "lm_head.weight" and cfg.text.tie_word_embeddings))
     if missing or unexpected:
         raise CheckpointError(f"{path}: checkpoint keys do not match the config: missing {missing[:10]}"
                               f"{' ...' if len(missing) > 10 else ''}, unexpected {unexpected[:10]}"
                               f"{' ...' if len(unexpected) > 10 else ''}")
-    for p, (key, kind, shape) in wanted.items():
-        st, k = tensors[key]
-        if not _disk_shape(shape, kind, st.shape(k)):
-            raise CheckpointError(f"{st.path}: tensor {k!r} has shape {list(st.shape(k))}, the config needs "
-                                  f"{list(shape[::-1]) if kind == TRANSPOSED else list(shape)}")
+    for p, (keys, kind, shape) in wanted.items():
+        for key in keys:
+            st, k = tensors[key]
+            if not _disk_shape(shape, kind, st.shape(k)):
+                raise CheckpointError(f"{st.path}: tensor {k!r} has shape {list(st.shape(k))}, the config needs "
+                                      f"{list(shape[::-1]) if kind == TRANSPOSED else list(shape)}")
 
     def read(p, idx):
-        key, kind, _ = wanted[p]
-        st, k = tensors[key]
-        return _read_slice(st[k], kind, idx)
+        keys, kind, shape = wanted[p]
+        if len(idx) == len(shape):
+            st, k = tensors[keys[0]]
+            return _read_slice(st[k], kind, idx)
+        # A stacked parameter: this shard's layers, each read from its own hub tensor, one at a time.
+        return np.stack([_read_slice(tensors[keys[i]][0][tensors[keys[i]][1]], kind, idx[1:])
+                         for i in range(len(keys))[idx[0]]])
 
     return materialize(graphdef, state, read)
 
@@ -155,9 +177,8 @@ def save_pretrained(model: VisionLanguageModel, path: str, *, dtype=None, max_sh
     """
     os.makedirs(path, exist_ok=True)
     tensors: dict[str, np.ndarray] = {}
-    for p, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+    def put(p: Path, arr: np.ndarray):
         key, kind = hf_key(p)
-        arr = np.asarray(jax.device_get(var.get_value()))
         if dtype is not None:
             arr = arr.astype(dtype)
         if kind == TRANSPOSED:
@@ -166,6 +187,12 @@ def save_pretrained(model: VisionLanguageModel, path: str, *, dtype=None, max_sh
             v = model.cfg.vision
             arr = arr.T.reshape(-1, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size)
         tensors[_hub_key(key, model.cfg.family)] = np.ascontiguousarray(arr)
+
+    for p, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        arr = np.asarray(jax.device_get(var.get_value()))
+        per_layer = layer_paths(p, arr.shape[0])
+        for q, a in ([(p, arr)] if per_layer is None else zip(per_layer, arr)):
+            put(q, a)
     if jax.process_index() != 0:
         return
     shards, current, size = [], {}, 0

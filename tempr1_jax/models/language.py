@@ -8,7 +8,9 @@ import numpy as np
 from flax import nnx, struct
 
 from tempr1_jax.models.config import TextConfig
-from tempr1_jax.models.layers import Linear, RMSNorm, SwiGLU, apply_rope, masked_softmax_attention, param
+from tempr1_jax.models.attention import attention, merge_partials
+from tempr1_jax.models.layers import Linear, RMSNorm, SwiGLU, apply_rope, param, remat, stacked
+from tempr1_jax.models.sharding import constrain
 
 
 @struct.dataclass
@@ -74,10 +76,14 @@ class Attention(nnx.Module):
         self.o_proj = Linear(self.n_heads * hd, d, ("q_heads", "embed"), use_bias=cfg.o_bias, **kw)
         norm = lambda: RMSNorm(hd, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
         self.q_norm, self.k_norm = (norm(), norm()) if cfg.qk_norm else (None, None)
+        self.implementation, self.block_kv = cfg.attention, cfg.attention_block_kv
 
-    def __call__(self, x_BLD, cos_BLH, sin_BLH, mask_BLS, cache=None):
-        """Self-attention; with `cache = (k_all, v_all, layer, index)` the new keys are written into the stacked
-        buffers in place (so a donated cache is never copied) and attention reads the layer's whole buffer."""
+    def __call__(self, x_BLD, cos_BLH, sin_BLH, key_valid_BS, query_slot_L, cache=None, prefix=None):
+        """Self-attention under the mask rule of `models.attention`. With `cache = (k_BSKH, v_BSKH, index)` (this
+        layer's buffer) the new keys/values sit at `index` for this call and are returned, [B, L, K, H] each, for the
+        caller to write into the stacked cache once. With `prefix = (k_PSKH, v_PSKH, valid_PS, group)` the B rows
+        are P = B / group prompts' continuations, prompt-major, that also see every valid slot of their prompt's
+        keys: the prompt is attended by the group's queries side by side instead of being copied per row."""
         B, L, _ = x_BLD.shape
         g = self.n_heads // self.n_kv
         q = self.q_proj(x_BLD).reshape(B, L, self.n_kv, g, self.head_dim)
@@ -85,17 +91,28 @@ class Attention(nnx.Module):
         v = self.v_proj(x_BLD).reshape(B, L, self.n_kv, self.head_dim)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
-        q = apply_rope(q, cos_BLH[:, :, None, None], sin_BLH[:, :, None, None])
-        k = apply_rope(k, cos_BLH[:, :, None], sin_BLH[:, :, None])
+        q = constrain(apply_rope(q, cos_BLH[:, :, None, None], sin_BLH[:, :, None, None]),
+                      ("batch", "length", "act_heads", None, None))
+        k = constrain(apply_rope(k, cos_BLH[:, :, None], sin_BLH[:, :, None]), ("batch", "length", "act_heads", None))
+        v = constrain(v, ("batch", "length", "act_heads", None))
+        new_kv = None
         if cache is not None:
-            k_all, v_all, layer, index = cache
-            at = (layer, 0, index, 0, 0)
-            k_all = jax.lax.dynamic_update_slice(k_all, k[None].astype(k_all.dtype), at)
-            v_all = jax.lax.dynamic_update_slice(v_all, v[None].astype(v_all.dtype), at)
-            k, v, cache = k_all[layer], v_all[layer], (k_all, v_all)
-        mask = mask_BLS[:, None, None]  # [B, 1, 1, L, S]
-        out = masked_softmax_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask, self.head_dim**-0.5)
-        return self.o_proj(out.reshape(B, L, -1)), cache
+            k_BSKH, v_BSKH, index = cache
+            new_kv = (k.astype(k_BSKH.dtype), v.astype(v_BSKH.dtype))
+            k = jax.lax.dynamic_update_slice_in_dim(k_BSKH, new_kv[0], index, axis=1)
+            v = jax.lax.dynamic_update_slice_in_dim(v_BSKH, new_kv[1], index, axis=1)
+        kw = dict(scale=self.head_dim**-0.5, implementation=self.implementation, block_kv=self.block_kv)
+        if prefix is None:
+            out = attention(q, k, v, key_valid_BS, query_slot_L, **kw)
+            return self.o_proj(out.reshape(B, L, -1)), new_kv
+        k_PSKH, v_PSKH, valid_PS, group = prefix
+        P, S = valid_PS.shape
+        own, own_lse = attention(q, k, v, key_valid_BS, query_slot_L, return_lse=True, **kw)
+        q_PQKGH = q.reshape(P, group * L, self.n_kv, g, self.head_dim)
+        shared, shared_lse = attention(q_PQKGH, k_PSKH, v_PSKH, valid_PS, jnp.full((group * L,), S), return_lse=True,
+                                       **kw)
+        out = merge_partials(own, own_lse, shared.reshape(own.shape), shared_lse.reshape(own_lse.shape))
+        return self.o_proj(out.reshape(B, L, -1)), new_kv
 
 
 class DecoderLayer(nnx.Module):
@@ -106,8 +123,8 @@ class DecoderLayer(nnx.Module):
         self.mlp = SwiGLU(cfg.hidden_size, cfg.intermediate_size, "embed", "mlp", use_bias=False, dtype=dtype,
                           param_dtype=param_dtype, rngs=rngs)
 
-    def __call__(self, x_BLD, cos, sin, mask_BLS, cache=None):
-        h, cache = self.self_attn(self.input_layernorm(x_BLD), cos, sin, mask_BLS, cache)
+    def __call__(self, x_BLD, cos, sin, key_valid_BS, query_slot_L, cache=None, prefix=None):
+        h, cache = self.self_attn(self.input_layernorm(x_BLD), cos, sin, key_valid_BS, query_slot_L, cache, prefix)
         x_BLD = x_BLD + h
         return x_BLD + self.mlp(self.post_attention_layernorm(x_BLD)), cache
 
@@ -117,8 +134,8 @@ class LanguageModel(nnx.Module):
         self.cfg, self.dtype = cfg, dtype
         self.embed_tokens = param(rngs, nnx.initializers.normal(0.02), (cfg.vocab_size, cfg.hidden_size),
                                   ("vocab", "embed"), param_dtype)
-        self.layers = nnx.List([DecoderLayer(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-                                for _ in range(cfg.num_hidden_layers)])
+        self.layers = stacked(lambda r: DecoderLayer(cfg, dtype=dtype, param_dtype=param_dtype, rngs=r),
+                              cfg.num_hidden_layers, rngs)
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
         self.lm_head = None if cfg.tie_word_embeddings else Linear(
             cfg.hidden_size, cfg.vocab_size, ("embed", "vocab"), use_bias=False, dtype=dtype,
@@ -139,41 +156,54 @@ class LanguageModel(nnx.Module):
         return self.lm_head(h_BLD)
 
     def __call__(self, x_BLD, positions_3BL, attention_mask_BL, cache: KVCache | None = None,
-                 deepstack: tuple[jax.Array, jax.Array] | None = None):
+                 deepstack: tuple[jax.Array, jax.Array] | None = None, prefix: KVCache | None = None, group: int = 1):
         """Runs the decoder on embeddings; returns (final normed hidden states [B, L, D], updated cache).
 
+        The layers run as one `lax.scan` over their stacked parameters, each rematerialized by `TextConfig.remat`.
         Without a cache the mask is causal plus padding. With one, the L new tokens are written at `cache.index` and
         attend to every valid earlier slot and causally among themselves. `deepstack = (features_KND, row_BL)`
         (Qwen3-VL) adds feature row `row_BL` of level k to the output of layer k, at the tokens whose row is >= 0.
+        `prefix` (without `cache`): a filled cache of B / `group` prompts that row b continues (rows prompt-major);
+        row b then attends to its prompt's valid slots and causally to its own valid tokens, as if appended to a copy
+        of the prompt's cache, without making one.
         """
-        B, L, _ = x_BLD.shape
+        L = x_BLD.shape[1]
         levels = 0 if deepstack is None else deepstack[0].shape[0]
-
-        def add_deepstack(k, x_BLD):
-            if k >= levels:
-                return x_BLD
-            features_KND, row_BL = deepstack
-            rows_BLD = jnp.take(features_KND[k], jnp.maximum(row_BL, 0), axis=0).astype(x_BLD.dtype)
-            return x_BLD + jnp.where((row_BL >= 0)[..., None], rows_BLD, 0)
-
         cos, sin = mrope_cos_sin(positions_3BL, self.cfg, self.dtype)
         new_valid = attention_mask_BL.astype(bool)
         if cache is None:
-            causal = jnp.tril(jnp.ones((L, L), bool))
-            mask_BLS = causal[None] & new_valid[:, None, :]
-            for i, layer in enumerate(self.layers):
-                x_BLD, _ = layer(x_BLD, cos, sin, mask_BLS)
-                x_BLD = add_deepstack(i, x_BLD)
+            key_valid_BS, query_slot_L, index, kv = new_valid, jnp.arange(L), None, None
+        else:
+            key_valid_BS = jax.lax.dynamic_update_slice_in_dim(cache.valid_BS, new_valid, cache.index, axis=1)
+            query_slot_L, index, kv = cache.index + jnp.arange(L), cache.index, (cache.k_LBSKH, cache.v_LBSKH)
+        if prefix is not None and cache is not None:
+            raise ValueError("the decoder takes a cache to extend or a prefix to attend to, not both")
+        if prefix is not None and prefix.valid_BS.shape[0] * group != x_BLD.shape[0]:
+            raise ValueError(f"{x_BLD.shape[0]} rows are not {prefix.valid_BS.shape[0]} prompts x group {group}")
+        shared = None if prefix is None else (prefix.k_LBSKH, prefix.v_LBSKH)
+        graphdef, params = nnx.split(self.layers)
+
+        def body(x_BLD, xs):
+            i, layer_params, layer_kv, layer_prefix = xs
+            layer = nnx.merge(graphdef, layer_params)
+            x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
+            x_BLD, new_kv = layer(x_BLD, cos, sin, key_valid_BS, query_slot_L,
+                                  None if layer_kv is None else (*layer_kv, index),
+                                  None if layer_prefix is None else (*layer_prefix, prefix.valid_BS, group))
+            if levels:  # DeepStack: level i's features join the output of layer i, for the first `levels` layers
+                features_KND, row_BL = deepstack
+                rows_BLD = jnp.take(features_KND[jnp.minimum(i, levels - 1)], jnp.maximum(row_BL, 0), axis=0)
+                x_BLD = x_BLD + jnp.where(((row_BL >= 0) & (i < levels))[..., None], rows_BLD.astype(x_BLD.dtype), 0)
+            return x_BLD, new_kv
+
+        x_BLD, new_kv = jax.lax.scan(remat(body, self.cfg.remat), x_BLD,
+                                     (jnp.arange(self.cfg.num_hidden_layers), params, kv, shared))
+        if cache is None:
             return self.norm(x_BLD), None
-        S = cache.max_length
-        valid_BS = jax.lax.dynamic_update_slice_in_dim(cache.valid_BS, new_valid, cache.index, axis=1)
-        slot_S = jnp.arange(S)
-        query_slot_L = cache.index + jnp.arange(L)
-        mask_BLS = valid_BS[:, None, :] & (slot_S[None, None, :] <= query_slot_L[None, :, None])
-        k_all, v_all = cache.k_LBSKH, cache.v_LBSKH
-        for i, layer in enumerate(self.layers):
-            x_BLD, (k_all, v_all) = layer(x_BLD, cos, sin, mask_BLS, (k_all, v_all, i, cache.index))
-            x_BLD = add_deepstack(i, x_BLD)
-        new_cache = KVCache(k_all, v_all, valid_BS, cache.index + L,
+        # One write of every layer's new slots into the (donated) stacked buffers, instead of a copy per layer.
+        at = (0, 0, cache.index, 0, 0)
+        new_cache = KVCache(jax.lax.dynamic_update_slice(cache.k_LBSKH, new_kv[0], at),
+                            jax.lax.dynamic_update_slice(cache.v_LBSKH, new_kv[1], at), key_valid_BS,
+                            cache.index + L,
                             jnp.max(jnp.where(new_valid, positions_3BL.max(0), -1), axis=1).astype(jnp.int32) + 1)
         return self.norm(x_BLD), new_cache

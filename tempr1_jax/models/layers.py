@@ -112,3 +112,46 @@ def masked_softmax_attention(q, k, v, mask, scale: float):
     scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
     return jnp.einsum("...kgqs,...skh->...qkgh", probs, v)
+
+
+def stacked(make: Callable[[nnx.Rngs], nnx.Module], n: int, rngs: nnx.Rngs) -> nnx.Module:
+    """`n` copies of a module with every parameter stacked on a leading "layers" axis, each copy with its own keys,
+    so a `lax.scan` over the axis compiles the module's body once instead of n times."""
+
+    @nnx.split_rngs(splits=n)
+    @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
+    def build(r: nnx.Rngs) -> nnx.Module:
+        return make(r)
+
+    return build(rngs)
+
+
+REMAT_POLICIES = {
+    "none": None,
+    "full": jax.checkpoint_policies.nothing_saveable,
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+def remat(body: Callable, policy: str) -> Callable:
+    """`body` rematerialized under a named policy: "none" keeps every activation for the backward pass, "full" keeps
+    only the scan carry (each layer is recomputed), "dots" keeps the weight matmuls' outputs."""
+    if policy not in REMAT_POLICIES:
+        raise ValueError(f"remat policy {policy!r} is not one of {tuple(REMAT_POLICIES)}")
+    if policy == "none":
+        return body
+    # prevent_cse=False: inside a scan the loop already stops XLA from merging the recomputation into the forward.
+    return jax.checkpoint(body, policy=REMAT_POLICIES[policy], prevent_cse=False)
+
+
+def scan_stacked(stack: nnx.Module, step: Callable[[nnx.Module, jax.Array, jax.Array], jax.Array], x: jax.Array,
+                 start: int, stop: int, policy: str = "full") -> jax.Array:
+    """Runs `x = step(entry_i, i, x)` for entries start..stop-1 of a `stacked` module as one rematerialized scan.
+    Each entry is sliced inside the loop, so running a stack in several segments copies no parameters."""
+    graphdef, params = nnx.split(stack)
+
+    def body(x, i):
+        entry = nnx.merge(graphdef, jax.tree.map(lambda p: jax.lax.dynamic_index_in_dim(p, i, keepdims=False), params))
+        return step(entry, i, x), None
+
+    return jax.lax.scan(remat(body, policy), x, jnp.arange(start, stop))[0]

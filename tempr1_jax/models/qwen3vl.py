@@ -18,7 +18,7 @@ from flax import nnx
 
 from tempr1_jax.models.config import Qwen3VisionConfig, Qwen3VLConfig
 from tempr1_jax.models.language import LanguageModel
-from tempr1_jax.models.layers import GeluMLP, LayerNorm, Linear, normal, param
+from tempr1_jax.models.layers import GeluMLP, LayerNorm, Linear, normal, param, scan_stacked, stacked
 from tempr1_jax.models.vision import VisionAttention, VisionBlock, VisionLayout, rotary_2d
 from tempr1_jax.models.vlm import VisionLanguageModel, scatter_rows, token_rank
 from tempr1_jax.processing.qwen3vl_rope_index import get_rope_index
@@ -82,7 +82,8 @@ class Qwen3VisionTower(nnx.Module):
         self.patch_embed = PatchEmbed(cfg, **kw)
         self.pos_embed = param(rngs, normal, (cfg.num_position_embeddings, cfg.hidden_size),
                                ("vision_pos", "vision_embed"), param_dtype)
-        self.blocks = nnx.List([Qwen3VisionBlock(cfg, **kw) for _ in range(cfg.depth)])
+        self.blocks = stacked(lambda r: Qwen3VisionBlock(cfg, dtype=dtype, param_dtype=param_dtype, rngs=r), cfg.depth,
+                              rngs)
         self.merger = Qwen3PatchMerger(cfg, postshuffle=False, **kw)
         self.deepstack_merger_list = nnx.List([Qwen3PatchMerger(cfg, postshuffle=True, **kw)
                                                for _ in cfg.deepstack_visual_indexes])
@@ -106,13 +107,17 @@ class Qwen3VisionTower(nnx.Module):
         x_SD = self.patch_embed(pixel_values_SP[layout.patch_order_S].astype(self.dtype))
         x_SD = x_SD + self.position_embedding(layout).astype(x_SD.dtype)
         cos, sin = rotary_2d(layout.rope_pos_S2, self.cfg.head_dim)
-        frames = (layout.full_table_NW, layout.full_valid_NW, layout.full_inverse_S)
+        frames = (layout.full_table_NW, layout.full_segment_NW, layout.full_inverse_S)
         levels = self.cfg.deepstack_visual_indexes
-        features = []
-        for i, block in enumerate(self.blocks):
-            x_SD = block(x_SD, cos, sin, frames)
-            if i in levels:
-                features.append(self.deepstack_merger_list[levels.index(i)](x_SD))
+        step = lambda block, i, x_SD: block(x_SD, cos, sin, frames)
+        if list(levels) != sorted(set(levels)):
+            raise ValueError(f"deepstack_visual_indexes {levels} must be increasing block indexes")
+        features, done = [], 0
+        for k, tap in enumerate(levels):  # a scan per segment between DeepStack taps, tapped after block `tap`
+            x_SD = scan_stacked(self.blocks, step, x_SD, done, tap + 1)
+            features.append(self.deepstack_merger_list[k](x_SD))
+            done = tap + 1
+        x_SD = scan_stacked(self.blocks, step, x_SD, done, self.cfg.depth)
         return self.merger(x_SD), jnp.stack(features)
 
 

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import jax
 import numpy as np
+from flax.core import spmd
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 MESH_AXES = ("data", "fsdp", "tensor")
@@ -21,6 +22,8 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("length", None),
     ("act_embed", None),
     ("act_heads", "tensor"),
+    # the stacked axis of scanned layers and blocks: each device holds every layer's shard
+    ("layers", None),
     # language model parameters
     ("vocab", "tensor"),
     ("embed", "fsdp"),
@@ -62,6 +65,21 @@ def make_mesh(shape: Sequence[int] = (1, -1, 1), devices: Sequence[jax.Device] |
 def logical_to_spec(names: Sequence[str | None], rules=LOGICAL_AXIS_RULES) -> PartitionSpec:
     table = dict(rules)
     return PartitionSpec(*(None if n is None else table.get(n) for n in names))
+
+
+def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
+    """Pins a large activation to the layout its logical names give under the ambient rules (`mesh_context`), so
+    the compiler cannot leave it replicated; a no-op outside a mesh. A dimension its mesh axes do not divide (a batch
+    of one prompt on eight devices) stays unsharded rather than failing."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty:
+        return x
+    rules = spmd.get_logical_axis_rules() or LOGICAL_AXIS_RULES
+    spec = []
+    for size, axes in zip(x.shape, logical_to_spec(names, rules)):
+        group = (axes,) if isinstance(axes, str) else (axes or ())
+        spec.append(axes if size % math.prod(mesh.shape[a] for a in group) == 0 else None)
+    return jax.lax.with_sharding_constraint(x, PartitionSpec(*spec))
 
 
 def logical_sharding(mesh: Mesh, names: Sequence[str | None], rules=LOGICAL_AXIS_RULES) -> NamedSharding:

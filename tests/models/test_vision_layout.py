@@ -39,3 +39,45 @@ def test_overlapping_starts_are_named():
         vision_layout(np.array([[1, 4, 8], [1, 4, 8]]), cfg, 96, starts=np.array([0, 16]))
     with pytest.raises(ValueError, match="starts has 1 entries for 2 grids"):
         vision_layout(np.array([[1, 4, 8], [1, 4, 8]]), cfg, 96, starts=np.array([0]))
+
+
+def test_static_tables_depend_only_on_the_bucket():
+    """An 8 s clip (two wide slices) batched with long clips (many narrow slices) gets the tables' shapes of any other
+    batch of the patch bucket, and its full-attention scores stay within 2 x S x W per head."""
+    cfg = tiny(vocab_size=512).vision
+    S = 1024
+    short_and_long = np.array([[2, 16, 16], [16, 4, 4], [16, 4, 4]])  # 512 + 256 + 256 patches
+    uniform = np.array([[8, 8, 8], [8, 8, 8]])
+    a = vision_layout(short_and_long, cfg, S, static=True)
+    b = vision_layout(uniform, cfg, S, static=True)
+    shapes = lambda lay: [x.shape for x in jax.tree.leaves(lay)]
+    assert shapes(a) == shapes(b)
+    R, W = a.full_table_NW.shape
+    assert R * W * W <= 2 * S * W
+    # Every patch sits in its own slot, with the slice of its own video: 2 + 16 + 16 slices.
+    assert sorted(np.asarray(a.full_inverse_S)) == sorted(set(np.asarray(a.full_inverse_S)))
+    assert len(set(a.full_segment_NW[a.full_segment_NW >= 0].tolist())) == 34
+
+
+def test_a_slice_wider_than_the_row_is_named():
+    cfg = tiny(vocab_size=512).vision
+    with pytest.raises(ValueError, match="segment of 256 patches is wider than the row width 128"):
+        vision_layout(np.array([[2, 16, 16]]), cfg, 512, static=True, slice_width=128)
+
+
+def test_rows_attended_in_chunks_equal_all_at_once(monkeypatch):
+    """The row- and query-chunked path (large batches and images) gives the one-shot path's output and gradient."""
+    import tempr1_jax.models.vision as vision
+    rng = np.random.default_rng(0)
+    R, W, N, H = 3, 32, 2, 8
+    q, k, v = (jax.numpy.asarray(rng.standard_normal((R, W, N, H)), np.float32) for _ in range(3))
+    segment = np.repeat(np.arange(R * 4), 8).reshape(R, W)
+    segment[1, 20:] = -1  # a row with empty slots
+    f = lambda q: vision.segment_attention(q, k, v, segment, 0.3)
+    loss = lambda q: (f(q)[segment >= 0] ** 2).sum()
+    want, want_grad = f(q), jax.grad(loss)(q)
+    monkeypatch.setattr(vision, "_SCORES_PER_STEP", 8 * W * N)  # 8 queries per step: 4 chunks per row
+    got, got_grad = f(q), jax.grad(loss)(q)
+    valid = segment >= 0
+    np.testing.assert_allclose(np.asarray(got)[valid], np.asarray(want)[valid], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(got_grad), np.asarray(want_grad), rtol=1e-5, atol=1e-6)
