@@ -27,6 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.stages = ("grpo",)
     c.workdir = "runs/tempr1_7b"
     c.seed = 0
+    c.compilation_cache_dir = ""  # JAX's persistent compilation cache; "": {workdir}/compilation_cache
     c.tokenizer = ""  # the Qwen2 tokenizer (or the checkpoint folder's own tokenizer.json via TEMPR1_TOKENIZER)
     c.mesh = ml_collections.ConfigDict(dict(shape=(1, -1, 1)))  # FSDP over every device of every host
     c.distributed = ml_collections.ConfigDict(dict(enabled=False, coordinator_address="", num_processes=0,
@@ -85,6 +86,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.group_size = 8  # G [not stated; VideoChat-R1 --num_generations 8]
     c.grpo.mu = 1  # one update per rollout batch [not stated; VideoChat-R1]
     c.grpo.logprobs_at_temperature = True  # ratio, KL, entropy of softmax(logits / T) at the sampling T (TRL, verl)
+    c.grpo.reference_dtype = "bfloat16"  # the frozen reference's weights (float32: exact, twice the memory)
+    c.grpo.rollout_dtype = "bfloat16"  # the cast of the fp32 master weights that rollouts decode with
     c.grpo.loss = ml_collections.ConfigDict(dict(
         aggregation="grpo",  # the paper's default; it compares DAPO and GSPO
         advantage="grpo", epsilon_low=0.2, epsilon_high=0.2,  # [not stated; TRL default]

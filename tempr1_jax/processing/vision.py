@@ -107,6 +107,16 @@ class VideoSampling:
         """Side multiple of a resized frame: one merged token covers factor x factor pixels."""
         return self.patch_size * self.merge_size
 
+    @property
+    def max_slice_patches(self) -> int:
+        """The most patches a temporal slice (frame pair) of any clip can hold under these budgets (the bounds of
+        `video_frame_size`; `total_pixels` only lowers them): the row width of the vision tower's full-attention
+        tables, so that rows are as wide as the data needs rather than the 1,792-token worst case of any config."""
+        per_frame = max(self.max_pixels, int(self.min_pixels * 1.05))
+        cap = int(self.max_visual_tokens * self.temporal_patch_size / _ceil_by(self.min_frames, self.frame_factor)
+                  * self.factor**2)
+        return min(per_frame, cap) // self.factor**2 * self.merge_size**2
+
 
 def sample_frame_indices(total_frames: int, video_fps: float, sampling: VideoSampling = VideoSampling()) -> np.ndarray:
     """Indices of the frames to keep (qwen-vl-utils `smart_nframes` + linspace/round), int64 [nframes].
@@ -148,6 +158,11 @@ def video_frame_size(height: int, width: int, nframes: int, sampling: VideoSampl
     max_pixels = min(per_frame, cap)
     min_pixels = min(sampling.min_pixels, max_pixels)
     h, w = smart_resize(height, width, sampling.factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    if (h // sampling.patch_size) * (w // sampling.patch_size) > sampling.max_slice_patches:
+        raise ValueError(
+            f"video_frame_size: {height}x{width} resizes to {h}x{w}, more patches per frame than the "
+            f"{sampling.max_slice_patches} the vision tower's attention rows hold (extreme aspect ratio); crop the video"
+        )
     tokens = visual_token_count(nframes, h, w, sampling)
     if tokens > sampling.max_visual_tokens:
         raise ValueError(

@@ -42,8 +42,10 @@ def _batch_spec(name: str, shape: tuple[int, ...], n_batch: int) -> P:
     return P(*([None] * axis), BATCH_AXES)
 
 
-def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig) -> tuple[Batch, VisionLayout]:
-    """Global arrays from this process's rows, and the (replicated) vision layout of the whole global batch."""
+def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig,
+                 slice_width: int | None = None) -> tuple[Batch, VisionLayout]:
+    """Global arrays from this process's rows, and the (replicated) vision layout of the whole global batch
+    (`slice_width`: its full-attention row width, `models.vision.vision_layout`)."""
     n_proc = jax.process_count()
     n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
     S_local = batch.pixel_values_SP.shape[0]
@@ -69,7 +71,8 @@ def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig) -> tuple[Batc
         if spec == P() and n_proc > 1:
             local = np.concatenate(list(multihost_utils.process_allgather(local)), axis=axis)
         fields[f.name] = jax.make_array_from_process_local_data(NamedSharding(mesh, spec), local)
-    layout = vision_layout(grids, model_cfg.vision, num_patches=S_local * n_proc, static=True, starts=starts)
+    layout = vision_layout(grids, model_cfg.vision, num_patches=S_local * n_proc, static=True, starts=starts,
+                           slice_width=slice_width)
     return Batch(**fields), replicate(layout, mesh)
 
 

@@ -24,7 +24,7 @@ from tempr1_jax.rewards.parser import TokenTables
 from tempr1_jax.rewards.tasks import TASKS
 from tempr1_jax.rl.logprobs import chunked_logprobs
 from tempr1_jax.rl.losses import ADVANTAGES, POLICY_LOSSES, LossConfig, k3_kl
-from tempr1_jax.rl.state import TrainState
+from tempr1_jax.rl.state import TrainState, cast_floats
 from tempr1_jax.sampling.sampler import SamplingConfig, sample
 
 
@@ -39,6 +39,11 @@ class GRPOConfig:
     # Log-probs for the ratio, the KL and the entropy of softmax(logits / T) at the sampling temperature T, the
     # distribution the completions were drawn from (as TRL and verl compute them); False: of softmax(logits).
     logprobs_at_temperature: bool = True
+    # The frozen reference's parameters, and the cast of the fp32 master weights the rollouts decode with: bfloat16
+    # halves what they hold (the model computes in bfloat16 either way); float32 keeps them exact, for tests that
+    # compare with a float32 computation.
+    reference_dtype: str = "float32"
+    rollout_dtype: str = "float32"
 
     @property
     def logprob_temperature(self) -> float:
@@ -59,21 +64,19 @@ def sequence_logprobs(model: Qwen25VL, batch: Batch, layout: VisionLayout, token
 
     The prompt is computed once per prompt, not once per completion: its vision tower pass and its decoder pass fill a
     KV cache, which the group's completions then attend to (gradients flow back through the cached keys and
-    values). With prompts of thousands of video tokens and completions of a few hundred, this divides the update's
+    values), without repeating that cache per completion. With prompts of thousands of video tokens and completions of a few hundred, this divides the update's
     cost by nearly G, and it equals the full forward over prompt + completion exactly.
     """
     B, L = batch.input_ids_BL.shape
     R, T = tokens_RT.shape
-    rep = lambda x, axis=0: jnp.repeat(x, group, axis=axis)
-    cache = KVCache.init(model.cfg.text, B, L + T, model.language.dtype)
+    cache = KVCache.init(model.cfg.text, B, L, model.language.dtype)
     h_BLD, cache = model.hidden_states(**prompt_inputs(batch, layout), cache=cache)
-    cache = KVCache(rep(cache.k_LBSKH, 1), rep(cache.v_LBSKH, 1), rep(cache.valid_BS), cache.index,
-                    rep(cache.next_position_B))
-    comp_pos_RT = cache.next_position_B[:, None] + jnp.arange(T)[None]
+    comp_pos_RT = jnp.repeat(cache.next_position_B, group)[:, None] + jnp.arange(T)[None]
+    # The group's completions read the B-row prompt cache side by side (`LanguageModel`'s prefix), never G copies.
     h_RTD, _ = model.language(model.language.embed(tokens_RT), jnp.broadcast_to(comp_pos_RT, (3, R, T)), mask_RT,
-                              cache)
+                              prefix=cache, group=group)
     # Token t is predicted by the hidden state before it: the prompt's last one for t = 0.
-    h_RTD = jnp.concatenate([rep(h_BLD[:, L - 1:]), h_RTD[:, :-1]], axis=1)
+    h_RTD = jnp.concatenate([jnp.repeat(h_BLD[:, L - 1:], group, axis=0), h_RTD[:, :-1]], axis=1)
     D = h_RTD.shape[-1]
     logp, ent = chunked_logprobs(h_RTD.reshape(-1, D), model.language.head_VD(), tokens_RT.reshape(-1), chunk,
                                  temperature)
@@ -136,7 +139,7 @@ class Rollout:
 
 def rollout(state: TrainState, batch: Batch, layout: VisionLayout, rng, *, graphdef, cfg: GRPOConfig):
     """Phase 1: sample G completions per prompt from the current policy (tokens, lengths)."""
-    policy = nnx.merge(graphdef, state.params, state.frozen)
+    policy = nnx.merge(graphdef, *cast_floats((state.params, state.frozen), cfg.rollout_dtype))
     out = sample(policy, prompt_inputs(batch, layout), cfg.sampling, rng, num_samples=cfg.group_size)
     return jax.lax.stop_gradient(out.tokens_BT), out.lengths_B
 

@@ -16,7 +16,6 @@ import functools
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
@@ -27,7 +26,8 @@ from tempr1_jax.models.qwen25vl import Qwen25VL
 from tempr1_jax.rewards.parser import TokenTables
 from tempr1_jax.rl.global_batch import global_batch, replicate
 from tempr1_jax.rl.grpo import GRPOConfig, grpo_step, sft_step
-from tempr1_jax.rl.state import OptimizerConfig, TrainState, make_optimizer, trainable_filter
+from tempr1_jax.rl.state import (OptimizerConfig, TrainState, cast_floats, make_optimizer, opt_state_shardings,
+                                 trainable_filter)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,9 @@ class LearnerConfig:
     grpo: GRPOConfig = GRPOConfig()
     freeze_vision: bool = False
     seed: int = 0
+    # The vision tower's full-attention row width in patches (`VideoSampling.max_slice_patches` of the data);
+    # None: the widest slice any config allows.
+    slice_width: int | None = None
 
 
 class Learner:
@@ -46,10 +49,8 @@ class Learner:
         self.graphdef = graphdef
         self.tables = replicate(tables, mesh)
         with mesh_context(mesh):
-            opt_state = jax.jit(self.tx.init)(params)
-            # The reference is a copy: the policy's buffers are donated to every step.
-            ref = jax.jit(lambda s: jax.tree.map(jnp.copy, s))(nnx.state(model, nnx.Param)) \
-                if cfg.grpo.loss.beta else None
+            opt_state = jax.jit(self.tx.init, out_shardings=opt_state_shardings(self.tx, params, mesh))(params)
+            ref = self._reference(nnx.state(model, nnx.Param)) if cfg.grpo.loss.beta else None
         # Scalars live on the mesh too, so that a restored checkpoint puts them back where the step expects them.
         self.state = TrainState(step=replicate(np.zeros((), np.int32), mesh), params=params, frozen=frozen,
                                 opt_state=opt_state, ref=ref,
@@ -63,14 +64,14 @@ class Learner:
     # ---- steps ------------------------------------------------------------------------------------------------
     # `grad_norm_limit`: skip the update when the gradient norm exceeds it (the spike guard; inf: off).
     def grpo(self, batch: Batch, grad_norm_limit: float = math.inf) -> dict[str, float]:
-        dev, layout = global_batch(batch, self.mesh, self.model_cfg)
+        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.cfg.slice_width)
         with mesh_context(self.mesh):
             self.state, metrics = self._grpo(self.state, dev, layout, self.tables,
                                              replicate(np.float32(grad_norm_limit), self.mesh))
         return metrics
 
     def sft(self, batch: Batch, grad_norm_limit: float = math.inf) -> dict[str, float]:
-        dev, layout = global_batch(batch, self.mesh, self.model_cfg)
+        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.cfg.slice_width)
         with mesh_context(self.mesh):
             self.state, metrics = self._sft(self.state, dev, layout, replicate(np.float32(grad_norm_limit), self.mesh))
         return metrics
@@ -81,8 +82,12 @@ class Learner:
         trainable, frozen = nnx.split_state(params, filt, ...)
         self.state = self.state.replace(params=trainable, frozen=frozen)
         if reset_reference and self.state.ref is not None:
-            with mesh_context(self.mesh):
-                self.state = self.state.replace(ref=jax.jit(lambda s: jax.tree.map(jnp.copy, s))(params))
+            self.state = self.state.replace(ref=self._reference(params))
+
+    def _reference(self, params: nnx.State) -> nnx.State:
+        # A copy even in the policy's dtype: the policy's buffers are donated to every step.
+        with mesh_context(self.mesh):
+            return jax.jit(functools.partial(cast_floats, dtype=self.cfg.grpo.reference_dtype))(params)
 
     def model_state(self) -> nnx.State:
         """The policy's whole model state (trainable and frozen parts), as checkpoints hold it."""

@@ -29,8 +29,8 @@ from tempr1_jax.sampling.sampler import SamplingConfig, sample
 
 class Policy:
     def __init__(self, model: Qwen25VL, mesh: Mesh, tables: TokenTables, sampling: SamplingConfig,
-                 rewards: RewardConfig):
-        self.mesh, self.model_cfg = mesh, model.cfg
+                 rewards: RewardConfig, slice_width: int | None = None):
+        self.mesh, self.model_cfg, self.slice_width = mesh, model.cfg, slice_width
         self.graphdef, self.params = nnx.split(model)
         self.tables = replicate(tables, mesh)
         self._answer = jax.jit(functools.partial(answer_and_score, graphdef=self.graphdef,
@@ -48,7 +48,7 @@ class Policy:
     def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
         """Greedy answers of the whole global batch (this process gives its rows): tokens [B, T], lengths, parsed
         intervals, count, letter and well_formed, and the reward components, as host numpy arrays."""
-        dev, layout = global_batch(batch, self.mesh, self.model_cfg)
+        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.slice_width)
         with mesh_context(self.mesh):
             return host_values(self._answer(self.params, dev, layout, self.tables))
 

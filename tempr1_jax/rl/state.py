@@ -5,8 +5,10 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import nnx, struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 
 @struct.dataclass
@@ -15,7 +17,9 @@ class TrainState:
     params: nnx.State  # trainable parameters
     frozen: nnx.State  # parameters held fixed (the vision tower, when frozen)
     opt_state: optax.OptState
-    ref: nnx.State | None  # the reference policy's parameters (all of them), for the KL term
+    # The reference policy's parameters (all of them, in `GRPOConfig.reference_dtype`), for the KL term. Not
+    # checkpointed: it is the stage's initial policy, which a resumed run reads again from where the stage started.
+    ref: nnx.State | None
     rng: jax.Array  # typed PRNG key
 
 
@@ -53,3 +57,20 @@ def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
 
 def trainable_filter(freeze_vision: bool) -> Any:
     return nnx.All(nnx.Param, nnx.Not(nnx.PathContains("visual"))) if freeze_vision else nnx.Param
+
+
+def opt_state_shardings(tx: optax.GradientTransformation, params: nnx.State, mesh: Mesh) -> Any:
+    """The shardings of `tx.init(params)`: every moment as its parameter, the rest (step counts) replicated.
+
+    Without them jit replicates the moments on every device (for 7B with AdamW: 62 GiB per chip)."""
+    params_def = jax.tree.structure(params)
+    like_params = lambda node: jax.tree.structure(node) == params_def
+    rep = NamedSharding(mesh, P())
+    return jax.tree.map(lambda node: jax.tree.map(lambda p: p.sharding, params) if like_params(node) else rep,
+                        jax.eval_shape(tx.init, params), is_leaf=like_params)
+
+
+def cast_floats(tree, dtype: str):
+    """`tree` with its floating-point leaves in `dtype` (a copy even where they already are: inputs are donated)."""
+    dt = jnp.dtype(dtype)
+    return jax.tree.map(lambda x: jnp.copy(x).astype(dt) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)

@@ -52,12 +52,15 @@ def filter_logits(logits_BV: jax.Array, cfg: SamplingConfig) -> jax.Array:
 
 
 def _pick(logits_BV, rng, cfg: SamplingConfig):
-    logp_BV = jax.nn.log_softmax(logits_BV.astype(jnp.float32), axis=-1)
     if cfg.temperature == 0.0:
         tok = jnp.argmax(logits_BV, axis=-1)
     else:
         tok = jax.random.categorical(rng, filter_logits(logits_BV, cfg), axis=-1)
-    return tok.astype(jnp.int32), jnp.take_along_axis(logp_BV, tok[:, None], axis=-1)[:, 0]
+    # The picked token's log-prob from one logsumexp: a full [B, V] log_softmax per decode step would be written
+    # out only to read B entries of it.
+    logits_BV = logits_BV.astype(jnp.float32)
+    picked_B = jnp.take_along_axis(logits_BV, tok[:, None], axis=-1)[:, 0]
+    return tok.astype(jnp.int32), picked_B - jax.nn.logsumexp(logits_BV, axis=-1)
 
 
 def generate(model: Qwen25VL, inputs: dict, cfg: SamplingConfig, rng: jax.Array | None = None,

@@ -207,7 +207,8 @@ def load_policy(config: ml_collections.ConfigDict) -> tuple[Policy, Tokenizer, d
     b = config.benchmark
     mesh = common.build_mesh(config)
     tokenizer = common.build_tokenizer(config)
-    policy = common.build_policy(common.build_model(config, mesh), mesh, tokenizer, b.max_new_tokens, RewardConfig())
+    policy = common.build_policy(common.build_model(config, mesh), mesh, tokenizer, b.max_new_tokens, RewardConfig(),
+                                 common.vision_slice_width(config))
     weights = {"model": config.model.checkpoint or f"preset {config.model.preset} (random init, seed {config.seed})",
                "dtype": config.model.dtype}
     if b.checkpoint:

@@ -3,12 +3,14 @@ to evaluate."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from tempr1_jax.models import VisionLanguageModel, init_model, load_pretrained, make_mesh, preset, read_config
+from tempr1_jax.models.config import ModelConfig
 from tempr1_jax.processing.tokenizer import Tokenizer, tokenizer_for
 from tempr1_jax.processing.vision import VideoSampling
 from tempr1_jax.rewards.config import RewardConfig
@@ -27,7 +29,20 @@ def _dtype(name: str, field: str):
 
 
 def build_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
+    use_compilation_cache(config)  # every stage builds its mesh once, before its first compile
     return make_mesh(tuple(config.mesh.shape))
+
+
+def use_compilation_cache(config: ml_collections.ConfigDict) -> str:
+    """Points JAX's persistent compilation cache at `config.compilation_cache_dir` ("": <workdir>/compilation_cache),
+    so that a resumed or repeated run loads its step programs instead of compiling them again (minutes at 7B). The
+    first stage of a process sets it; JAX reads the setting once."""
+    path = config.get("compilation_cache_dir", "") or os.path.join(config.workdir, "compilation_cache")
+    if not isinstance(path, str):
+        raise ValueError(f"config.compilation_cache_dir = {path!r}: expected a folder path (\"\": under the workdir)")
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", os.path.abspath(path))
+    return jax.config.jax_compilation_cache_dir
 
 
 FAMILIES = ("qwen2_5_vl", "qwen3_vl")
@@ -42,7 +57,7 @@ def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> V
     """
     m = config.model
     dtype, param_dtype = _dtype(m.dtype, "model.dtype"), _dtype(m.param_dtype, "model.param_dtype")
-    cfg = read_config(m.checkpoint) if m.checkpoint else preset(m.preset)
+    cfg = _model_config(config)
     family = m.get("family") or cfg.family
     if family not in FAMILIES:
         raise ValueError(f"config.model.family = {family!r}: expected one of {FAMILIES}")
@@ -56,12 +71,24 @@ def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> V
     return init_model(cfg, mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
 
 
+def _model_config(config: ml_collections.ConfigDict) -> ModelConfig:
+    m = config.model
+    return read_config(m.checkpoint) if m.checkpoint else preset(m.preset)
+
+
+def vision_slice_width(config: ml_collections.ConfigDict) -> int | None:
+    """The vision tower's full-attention row width that the data needs (`VideoSampling.max_slice_patches` of
+    `config.video`): Qwen2.5-VL's frames are sized by those budgets. None for Qwen3-VL, whose processor sizes frames
+    by budgets of its own: rows then take the widest slice any config allows."""
+    return build_sampling(config).max_slice_patches if _model_config(config).family == "qwen2_5_vl" else None
+
+
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
     """`config.tokenizer` if set, else `config.model.checkpoint`'s own tokenizer.json, else Qwen2.5-VL's
     (Qwen3-VL's for that family; `processing.tokenizer.tokenizer_for`, which predict.py uses too), checked against
     the model's embedding."""
     m = config.model
-    cfg = read_config(m.checkpoint) if m.checkpoint else preset(m.preset)
+    cfg = _model_config(config)
     return tokenizer_for(cfg.text.vocab_size, config.get("tokenizer") or "", m.checkpoint, cfg.family)
 
 
@@ -80,8 +107,9 @@ def build_sampling(config: ml_collections.ConfigDict) -> VideoSampling:
 
 
 def build_policy(model: VisionLanguageModel, mesh: jax.sharding.Mesh, tokenizer: Tokenizer, max_new_tokens: int,
-                 rewards: RewardConfig) -> Policy:
-    """Greedy answers of up to `max_new_tokens`, ending at the tokenizer's own end tokens."""
+                 rewards: RewardConfig, slice_width: int | None = None) -> Policy:
+    """Greedy answers of up to `max_new_tokens`, ending at the tokenizer's own end tokens (`slice_width`:
+    `vision_slice_width`)."""
     sampling = SamplingConfig(max_new_tokens=max_new_tokens, eos_ids=(tokenizer.eos_id, tokenizer.pad_id),
                               pad_id=tokenizer.pad_id)
-    return Policy(model, mesh, token_tables(tokenizer, model.cfg.text.vocab_size), sampling, rewards)
+    return Policy(model, mesh, token_tables(tokenizer, model.cfg.text.vocab_size), sampling, rewards, slice_width)

@@ -83,7 +83,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, name: str) -> dict:
     model = common.build_model(config, mesh)
     tokenizer = common.build_tokenizer(config)
     policy = common.build_policy(model, mesh, tokenizer, config.eval.max_new_tokens,
-                                 RewardConfig(**config.grpo.rewards.to_dict()))
+                                 RewardConfig(**config.grpo.rewards.to_dict()), common.vision_slice_width(config))
     if name != "init":
         src = os.path.join(config.workdir, name, "checkpoints")
         if not os.path.isdir(src):

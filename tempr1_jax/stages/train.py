@@ -61,8 +61,10 @@ def learner_config(config: ml_collections.ConfigDict, stage: str, steps: int | N
         rewards=RewardConfig(**g.rewards.to_dict()),
         logprob_chunk=config.model.logprob_chunk,
         logprobs_at_temperature=g.logprobs_at_temperature,
+        reference_dtype=g.get("reference_dtype", "float32"), rollout_dtype=g.get("rollout_dtype", "float32"),
     )
-    return LearnerConfig(optimizer=opt, grpo=grpo, freeze_vision=config.model.freeze_vision, seed=config.seed)
+    return LearnerConfig(optimizer=opt, grpo=grpo, freeze_vision=config.model.freeze_vision, seed=config.seed,
+                         slice_width=common.vision_slice_width(config))
 
 
 def batch_size(config: ml_collections.ConfigDict, stage: str) -> int:
@@ -122,17 +124,20 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     it = iter(train_dataset(config, learner.model_cfg, steps * per_step, config.data.train_dirs, per_step))
     mu = s.get("mu", 1)
     faults = FaultTracker(FaultPolicy.from_config(config), stage)
-    if ckpt.latest_step() is not None:
-        data_state, meta = ckpt.restore(learner)
-        it.set_state(data_state)
-        faults = FaultTracker(faults.policy, stage, meta.get("faults"))
-    elif s.init_from:
+    resume = ckpt.latest_step() is not None
+    # The starting policy is the new stage's reference. Checkpoints do not hold the reference, so a resumed GRPO run
+    # reads it again from where it started: `init_from`, or else the cold-start weights the model was built with.
+    if s.init_from and (not resume or learner.state.ref is not None):
         src = os.path.join(config.workdir, s.init_from, "checkpoints")
         if not os.path.isdir(src):
             raise FileNotFoundError(f"config.{stage}.init_from = {s.init_from!r}, but {src} does not exist: "
                                     f"run the {s.init_from} stage first")
         params, _ = Checkpointer(src).read_params(learner.model_state())
-        learner.load_params(params, reset_reference=True)  # the starting policy is the new stage's reference
+        learner.load_params(params, reset_reference=True)
+    if resume:
+        data_state, meta = ckpt.restore(learner)
+        it.set_state(data_state)
+        faults = FaultTracker(faults.policy, stage, meta.get("faults"))
     done = int(learner.state.step) // mu
     # steps_per_run > 0 stops (with a checkpoint) after that many steps, for jobs under a wall-clock limit; the
     # next run resumes.
@@ -220,6 +225,8 @@ def check_config(config: ml_collections.ConfigDict, stage: str, steps: int | Non
             need(f"grpo.loss.{e}", g.loss[e] >= 0, "a number >= 0")
         need("grpo.sampling.temperature", g.sampling.temperature >= 0, "a number >= 0 (0: greedy)")
         need("grpo.sampling.max_new_tokens", g.sampling.max_new_tokens >= 1, "an integer >= 1")
+        for key in ("reference_dtype", "rollout_dtype"):
+            need(f"grpo.{key}", g.get(key, "float32") in ("float32", "bfloat16"), '"float32" or "bfloat16"')
     FaultPolicy.from_config(config)
 
 

@@ -1,8 +1,9 @@
-"""Orbax checkpoints of a learner: parameters, optimizer state, reference, step, RNG and the data iterator's state.
+"""Orbax checkpoints of a learner: parameters, optimizer state, step, RNG and the data iterator's state.
 
-Items: `params` (the whole model, so a later stage can start from it alone), `train` (optimizer state, reference,
-step, RNG key data), `data` (grain iterator state) and `meta` (stage, config, metrics). Restores are sharded: every
-array comes back with the sharding of the live state it replaces.
+Items: `params` (the whole model, so a later stage can start from it alone), `train` (optimizer state, step, RNG key
+data; not the GRPO reference, the stage's initial policy, which `stages.train` reads again on resume), `data` (grain
+iterator state) and `meta` (stage, config, metrics). Restores are sharded: every array comes back with the sharding
+of the live state it replaces.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class Checkpointer:
 
     def save(self, learner: Learner, data_state: dict | None, meta: dict[str, Any], force: bool = False):
         s = learner.state
-        train = {"opt_state": s.opt_state, "ref": s.ref, "step": s.step, "rng": jax.random.key_data(s.rng)}
+        train = {"opt_state": s.opt_state, "step": s.step, "rng": jax.random.key_data(s.rng)}
         self.manager.save(int(s.step), args=ocp.args.Composite(
             params=ocp.args.StandardSave(learner.model_state()),
             train=ocp.args.StandardSave(train),
@@ -39,17 +40,18 @@ class Checkpointer:
             meta=ocp.args.JsonSave(meta)), force=force)
 
     def restore(self, learner: Learner, step: int | None = None) -> tuple[dict, dict]:
-        """Restores everything into `learner` (shardings kept); returns (data iterator state, meta)."""
+        """Restores everything but the reference into `learner` (shardings kept); returns (data iterator state,
+        meta)."""
         step = self.latest_step() if step is None else step
         s = learner.state
-        train = {"opt_state": s.opt_state, "ref": s.ref, "step": s.step, "rng": jax.random.key_data(s.rng)}
+        train = {"opt_state": s.opt_state, "step": s.step, "rng": jax.random.key_data(s.rng)}
         r = self.manager.restore(step, args=ocp.args.Composite(
             params=ocp.args.StandardRestore(_abstract(learner.model_state())),
             train=ocp.args.StandardRestore(_abstract(train)),
             data=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore()))
         learner.load_params(r.params)
         t = r.train
-        learner.state = learner.state.replace(opt_state=t["opt_state"], ref=t["ref"], step=t["step"],
+        learner.state = learner.state.replace(opt_state=t["opt_state"], step=t["step"],
                                               rng=jax.random.wrap_key_data(t["rng"]))
         return r.data, r.meta
 

@@ -36,7 +36,7 @@ def test_mesh_steps_equal_single_device(tabs, cfg, stages):
     assert int(single.state.step) == int(sharded.state.step) == len(stages)
     # The last stage trained on real tokens: an empty mask would make the equalities above vacuous.
     assert float(m1["answer_tokens" if stages[-1] == "sft" else "completion_tokens"]) > 0
-    q = sharded.state.params["language"]["layers"][0]["self_attn"]["q_proj"]["kernel"].get_value()
+    q = sharded.state.params["language"]["layers"]["self_attn"]["q_proj"]["kernel"].get_value()
     assert len({tuple((i.start, i.stop) for i in s.index) for s in q.addressable_shards}) == 4  # tensor-sharded
 
 

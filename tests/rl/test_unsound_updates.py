@@ -27,16 +27,22 @@ def _same(a, b):
 def test_a_nan_batch_is_skipped_and_the_next_one_applied(tabs, stage):
     learner = make_learner(make_mesh((1, 1, 1), jax.devices()[:1]), tabs)
     good = batch(2)
+    if stage == "grpo":
+        # A random model's rollouts all score 0 (no advantage), and at the reference the KL has no gradient: one
+        # supervised step first moves the policy off the reference, so the good GRPO step below has a gradient.
+        learner.sft(good)
     poisoned = dataclasses.replace(good, pixel_values_SP=np.full_like(good.pixel_values_SP, np.nan))
     before = _snapshot(learner)
+    steps = int(learner.state.step)
     m = {k: float(v) for k, v in getattr(learner, stage)(poisoned).items()}
     assert m["skipped"] == 1.0 and m["nonfinite_loss"] == 1.0 and np.isnan(m["loss"])
     assert m["grad_norm_spike"] == 0.0
     assert _same(_snapshot(learner), before)  # parameters and Adam moments (and its count) untouched
-    assert int(learner.state.step) == 1  # the step itself is counted
+    assert int(learner.state.step) == steps + 1  # the step itself is counted
+    params = [np.array(x) for x in jax.device_get(jax.tree.leaves(learner.state.params))]
     m = {k: float(v) for k, v in getattr(learner, stage)(good).items()}
-    assert m["skipped"] == 0.0 and np.isfinite(m["loss"]) and m["grad_norm"] > 0
-    assert not _same(_snapshot(learner), before)
+    assert m["skipped"] == 0.0 and np.isfinite(m["loss"]) and m["grad_norm"] > 1e-4
+    assert not _same([np.array(x) for x in jax.device_get(jax.tree.leaves(learner.state.params))], params)
     assert all(np.isfinite(x).all() for x in _snapshot(learner))
 
 
