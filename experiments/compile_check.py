@@ -106,6 +106,7 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     from tempr1_jax.data.batch import Batch
     from tempr1_jax.rl.global_batch import BATCH_AXES, _batch_spec
     from tempr1_jax.models.vision import vision_layout
+    from tempr1_jax.stages.common import vision_slice_width
 
     B = config.eval.batch_size if stage == "benchmark" else (config[stage].get("batch_size") or config.data.batch_size)
     L = max(config.data.buckets.text)
@@ -131,7 +132,8 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     batch = Batch(**{k: jax.ShapeDtypeStruct(s, d, sharding=NamedSharding(mesh, _batch_spec(k, s, n_batch)))
                      for k, (s, d) in shapes.items()})
     starts = np.arange(B) * S_row  # each row's video at the start of its share of the patch axis
-    layout = vision_layout(grids, model_cfg.vision, num_patches=S, static=True, starts=starts)
+    layout = vision_layout(grids, model_cfg.vision, num_patches=S, static=True, starts=starts,
+                           slice_width=vision_slice_width(config))
     rep = NamedSharding(mesh, P())
     layout = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=rep), layout)
     G = config.grpo.group_size if stage == "grpo" else 1
@@ -162,7 +164,7 @@ def abstract_train_state(config, stage: str, mesh, model_cfg, tx):
     from jax.sharding import NamedSharding, PartitionSpec as P
     from tempr1_jax.models.factory import mesh_context
     from tempr1_jax.models.qwen25vl import Qwen25VL
-    from tempr1_jax.rl.state import TrainState, trainable_filter
+    from tempr1_jax.rl.state import TrainState, opt_state_shardings, trainable_filter
     from tempr1_jax.stages.common import _dtype
 
     m = config.model
@@ -172,13 +174,14 @@ def abstract_train_state(config, stage: str, mesh, model_cfg, tx):
     graphdef, params, frozen = nnx.split(model, trainable_filter(m.freeze_vision), ...)
     params, frozen = _sharded(params, mesh), _sharded(frozen, mesh)
     rep = NamedSharding(mesh, P())
-    with_sharding = lambda s, p: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=p.sharding)
-    params_def = jax.tree.structure(params)
-    like_params = lambda node: jax.tree.structure(node) == params_def
-    opt = jax.tree.map(lambda node: jax.tree.map(with_sharding, node, params) if like_params(node)
-                       else jax.ShapeDtypeStruct(node.shape, node.dtype, sharding=rep),
-                       jax.eval_shape(tx.init, params), is_leaf=like_params)
-    ref = (nnx.merge_state(params, frozen) if stage == "grpo" and config.grpo.loss.beta else None)
+    opt = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                       jax.eval_shape(tx.init, params), opt_state_shardings(tx, params, mesh))
+    ref = None
+    if stage == "grpo" and config.grpo.loss.beta:
+        dt = jnp.dtype(config.grpo.get("reference_dtype", "float32"))
+        ref = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, dt if jnp.issubdtype(s.dtype, jnp.floating)
+                                                          else s.dtype, sharding=s.sharding),
+                           nnx.merge_state(params, frozen))
     key = jax.eval_shape(lambda: jax.random.key(0))
     state = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32, sharding=rep), params=params, frozen=frozen,
                        opt_state=opt, ref=ref, rng=jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=rep))
@@ -186,7 +189,7 @@ def abstract_train_state(config, stage: str, mesh, model_cfg, tx):
 
 
 def lower_step(config, stage: str, mesh, model_cfg):
-    """The stage's step function traced for `mesh`, and the shapes it was traced at."""
+    """The stage's step function traced for `mesh`, the shapes it was traced at and its abstract arguments."""
     import jax
     import numpy as np
     from flax import nnx
@@ -217,22 +220,28 @@ def lower_step(config, stage: str, mesh, model_cfg):
             from tempr1_jax.rewards.config import RewardConfig
             fn = functools.partial(answer_and_score, graphdef=graphdef, sampling=sampling,
                                    rewards=RewardConfig(**config.grpo.rewards.to_dict()))
-            return jax.jit(fn).trace(params, batch, layout, tables), shapes
+            args = (params, batch, layout, tables)
+            return jax.jit(fn).trace(*args), shapes, args
         lcfg = learner_config(config, stage, 1)
         tx = make_optimizer(lcfg.optimizer)
         graphdef, state = abstract_train_state(config, stage, mesh, model_cfg, tx)
         if stage == "grpo":
             fn = functools.partial(grpo_step, graphdef=graphdef, tx=tx, cfg=lcfg.grpo)
-            return jax.jit(fn, donate_argnums=(0,)).trace(state, batch, layout, tables), shapes
+            args = (state, batch, layout, tables)
+            return jax.jit(fn, donate_argnums=(0,)).trace(*args), shapes, args
         fn = functools.partial(sft_step, graphdef=graphdef, tx=tx, chunk=lcfg.grpo.logprob_chunk)
-        return jax.jit(fn, donate_argnums=(0,)).trace(state, batch, layout), shapes
+        args = (state, batch, layout)
+        return jax.jit(fn, donate_argnums=(0,)).trace(*args), shapes, args
 
 
 def analytic_flops(model_cfg, stage: str, shapes: Shapes, with_reference: bool) -> float:
-    """The step's matmul FLOPs by hand: 2 per parameter per token forward, 4 more backward, plus attention.
+    """The step's matmul FLOPs by hand: 2 per parameter per token forward, 4 more backward, plus attention, plus
+    the forward work the backward pass recomputes.
 
     Prompt tokens enter once per prompt (the update reads the prompt's cached keys for its G completions); the
-    vision tower runs once per phase over the clips' patches.
+    vision tower runs once per phase over the clips' patches. Rematerialization is work the program really does, so
+    it is counted: under `remat="full"` every decoder layer's forward runs again in the backward pass; the vision
+    blocks and the log-prob head chunks are always recomputed. (MFU counts only the 6 x params x tokens part.)
     """
     t, v = model_cfg.text, model_cfg.vision
     d, hd = t.hidden_size, t.head_dim
@@ -250,11 +259,13 @@ def analytic_flops(model_cfg, stage: str, shapes: Shapes, with_reference: bool) 
            + attn(B * L, L) / 2 + attn(B * G * T, L + T / 2) + 2 * n_vis * vis_tokens)
     if stage == "benchmark":
         return fwd - 2 * d * t.vocab_size * B * T * (G - 1)
+    always_recomputed = 2 * d * t.vocab_size * B * G * T + 2 * n_vis * vis_tokens
+    train = 3 * fwd + (fwd if t.remat == "full" else always_recomputed)
     if stage == "sft":
-        return 3 * fwd
+        return train
     decode = 2 * n_lm * B * G * T + attn(B * G * T, L + T / 2)  # prefill is in `fwd` terms below
     prefill = 2 * (n_lm - d * t.vocab_size) * B * L + attn(B * L, L) / 2 + 2 * n_vis * vis_tokens
-    return prefill + decode + 3 * fwd + (fwd if with_reference else 0.0)
+    return prefill + decode + train + (fwd if with_reference else 0.0)
 
 
 def program_flops(jaxpr, while_trips: int) -> float:
@@ -284,6 +295,27 @@ def program_flops(jaxpr, while_trips: int) -> float:
     return total
 
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def refused_memory(error, args):
+    """The memory figures of a program the TPU compiler refused for want of HBM: the temporaries it names in its
+    error, and the arguments' per-device shard sizes (outputs counted as aliased to the donated state), so that an
+    oversized step still reports how far over it is."""
+    import re
+    import types
+    import jax
+    import numpy as np
+    found = re.search(r"HLO temporaries \(([\d.]+)([KMGT]?)\)", str(error))
+    if "RESOURCE_EXHAUSTED" not in str(error) or not found:
+        raise error
+    # A PRNG key's dtype is an extended one, with no itemsize: its data is two uint32 words.
+    size = lambda dt: 8 if jax.dtypes.issubdtype(dt, jax.dtypes.extended) else np.dtype(dt).itemsize
+    args = sum(int(np.prod(x.sharding.shard_shape(x.shape))) * size(x.dtype) for x in jax.tree.leaves(args))
+    return types.SimpleNamespace(argument_size_in_bytes=args, output_size_in_bytes=0, alias_size_in_bytes=0,
+                                 temp_size_in_bytes=int(float(found.group(1)) * _UNITS[found.group(2)]))
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
@@ -300,17 +332,22 @@ def main(argv):
     mesh = make_mesh(mesh_shape, devices)
     model_cfg = preset(config.model.preset)
     t0 = time.perf_counter()
-    traced, shapes = lower_step(config, stage, mesh, model_cfg)
+    traced, shapes, args = lower_step(config, stage, mesh, model_cfg)
     flops = program_flops(traced.jaxpr.jaxpr, shapes.completion_tokens)
     lowered = traced.lower()
     t_lower = time.perf_counter() - t0  # tracing and lowering
-    compiled = lowered.compile()
+    refused = False  # the compiler gave up for want of HBM: the figures are its own estimate
+    try:
+        compiled = lowered.compile()
+        mem = compiled.memory_analysis()
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        compiler_flops = float(cost.get("flops", 0.0))  # per device, loop bodies once: reported, not compared
+    except jax.errors.JaxRuntimeError as e:
+        mem, refused = refused_memory(e, args), True
+        compiler_flops = 0.0
     t_compile = time.perf_counter() - t0 - t_lower
-    mem = compiled.memory_analysis()
     total = mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    compiler_flops = float(cost.get("flops", 0.0))  # per device, loop bodies once: reported, not compared
     analytic = analytic_flops(model_cfg, stage, shapes, stage == "grpo" and bool(config.grpo.loss.beta))
     buckets = config.data.buckets
     programs = len(buckets.text) * len(buckets.patches)
@@ -323,7 +360,8 @@ def main(argv):
     print(f"  per device: arguments {mem.argument_size_in_bytes / GiB:.2f} GiB, outputs "
           f"{mem.output_size_in_bytes / GiB:.2f} GiB (aliased {mem.alias_size_in_bytes / GiB:.2f}), temporaries "
           f"{mem.temp_size_in_bytes / GiB:.2f} GiB, total {total / GiB:.2f} GiB of {hbm / GiB:.1f} GiB HBM: "
-          f"{'fits' if fits else 'DOES NOT FIT'} (limit {HEADROOM:.0%})")
+          f"{'fits' if fits else 'DOES NOT FIT'} (limit {HEADROOM:.0%})"
+          + ("; the compiler refused it, figures from its error" if refused else ""))
     print(f"  FLOPs per step: {flops:.4g} (the compiled program's matmuls, loops counted per trip) vs "
           f"{analytic:.4g} analytic ({flops / analytic:.2f}x); XLA's per-device count, loop bodies once: "
           f"{compiler_flops:.4g}")
@@ -334,10 +372,10 @@ def main(argv):
         device_kind=devices[0].device_kind, mesh=list(np.asarray(mesh.devices.shape).tolist()),
         argument_bytes=int(mem.argument_size_in_bytes), output_bytes=int(mem.output_size_in_bytes),
         alias_bytes=int(mem.alias_size_in_bytes), temp_bytes=int(mem.temp_size_in_bytes),
-        bytes_per_device=int(total), hbm_bytes_per_device=int(hbm), fits=fits, flops_per_step=flops,
-        analytic_flops_per_step=analytic, compiler_flops_per_device=compiler_flops, prompts=shapes.prompts, group_size=shapes.group_size,
-        prompt_tokens=shapes.prompt_tokens, visual_tokens=shapes.visual_tokens, patches=shapes.patches,
-        completion_tokens=shapes.completion_tokens, lower_seconds=round(t_lower, 2),
+        bytes_per_device=int(total), hbm_bytes_per_device=int(hbm), fits=fits, refused=refused, flops_per_step=flops,
+        analytic_flops_per_step=analytic, compiler_flops_per_device=compiler_flops, prompts=shapes.prompts,
+        group_size=shapes.group_size, prompt_tokens=shapes.prompt_tokens, visual_tokens=shapes.visual_tokens,
+        patches=shapes.patches, completion_tokens=shapes.completion_tokens, lower_seconds=round(t_lower, 2),
         compile_seconds=round(t_compile, 2), programs_per_run=programs)))
 
 

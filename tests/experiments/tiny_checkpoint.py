@@ -12,7 +12,7 @@ from flax import nnx
 from tempr1_jax.data.annotations import Sample
 from tempr1_jax.data.prompts import prompt_text, reference_answer
 from tempr1_jax.models import abstract_model, make_mesh, materialize, save_pretrained
-from tempr1_jax.models.config import tiny
+from tempr1_jax.models.config import ModelConfig, tiny
 from tempr1_jax.processing.tokenizer import DEFAULT_SYSTEM, chat_prompt, train_small_tokenizer
 
 VOCAB = 512
@@ -29,12 +29,14 @@ def _texts() -> list[str]:
     return out
 
 
-def write_tiny_checkpoint(path: str, seed: int = 3) -> str:
-    """Random normal weights (std 0.1) drawn on the host: `init_model`'s jit would cost seconds of compile per test."""
+def write_tiny_checkpoint(path: str, seed: int = 3, cfg: ModelConfig | None = None) -> str:
+    """Random normal weights (std 0.1) drawn on the host: `init_model`'s jit would cost seconds of compile per test.
+    `cfg` is a preset over the `VOCAB` ids (default `tiny`; `qwen3_tiny(VOCAB)` for a Qwen3-VL folder)."""
     import jax
 
     train_small_tokenizer(_texts(), os.path.join(path, "tokenizer.json"), VOCAB)
-    graphdef, abstract = abstract_model(tiny(vocab_size=VOCAB), make_mesh((1, 1, 1), jax.devices()[:1]))
+    cfg = cfg or tiny(vocab_size=VOCAB)
+    graphdef, abstract = abstract_model(cfg, make_mesh((1, 1, 1), jax.devices()[:1]))
     shapes = {p: v.get_value().shape for p, v in nnx.to_flat_state(abstract)}
 
     def read(param_path, index):  # the whole parameter from its own seed, then this shard of it

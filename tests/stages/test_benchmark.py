@@ -16,6 +16,7 @@ import pytest
 from tempr1_jax.data.prompts import reference_answer
 from tempr1_jax.data.records import RecordSource
 from tempr1_jax.eval import evaluate
+from tempr1_jax.models.config import qwen3_tiny
 from tempr1_jax.processing.video_io import write_video
 from tempr1_jax.rewards.grammar import parse
 from tempr1_jax.rl.learner import Learner, LearnerConfig
@@ -24,7 +25,7 @@ from tempr1_jax.stages import run
 from tempr1_jax.stages.common import token_tables
 from tempr1_jax.train.checkpoint import Checkpointer
 from tests.datasets.test_builders import SMALL, load
-from tests.experiments.tiny_checkpoint import write_tiny_checkpoint
+from tests.experiments.tiny_checkpoint import VOCAB, write_tiny_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DURATIONS = {"vidA": 8.0, "vidB": 6.0}
@@ -259,3 +260,22 @@ def test_a_split_of_another_benchmark_is_refused(prepared, checkpoint, policy, t
     with pytest.raises(ValueError, match=message):
         stage.run_one(config, benchmark, *policy)
     assert not os.path.exists(tmp_path / "benchmark")  # refused before anything is decoded or written
+
+
+def test_a_qwen3_vl_checkpoint_is_scored_like_a_qwen2_5_vl_one(prepared, tmp_path):
+    """The same stage, benchmarks and scorers for a Qwen3-VL folder (its family read from config.json, its frames
+    patchified by its own processor): every sample is answered and the scores are the official scorers'."""
+    checkpoint = write_tiny_checkpoint(str(tmp_path / "qwen3"), cfg=qwen3_tiny(VOCAB))
+    assert json.load(open(os.path.join(checkpoint, "config.json")))["model_type"] == "qwen3_vl"
+    names = ["charades_sta", "nextgqa"]
+    config = _config(tmp_path, {n: prepared[n] for n in names}, checkpoint, names)
+    config.model.preset = "qwen3_tiny_small"
+    results = run(config)["benchmark"]
+    assert set(results) == set(names)
+    for name, m in results.items():
+        outdir = tmp_path / "benchmark" / "qwen3" / name
+        answers = [json.loads(line) for line in open(outdir / "answers.jsonl")]
+        assert [a["uid"] for a in answers] == [s.uid for s in RecordSource(prepared[name][0]).samples]
+        for scorer in stage.SPECS[name].scorers:
+            assert m["scores"][scorer] == evaluate(scorer, prepared[name][1], str(outdir / stage.SPECS[name].file),
+                                                   **dict(config.benchmark[name].options[scorer]))
