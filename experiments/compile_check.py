@@ -104,7 +104,7 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec as P
     from tempr1_jax.data.batch import Batch
-    from tempr1_jax.rl.global_batch import BATCH_AXES, _batch_spec
+    from tempr1_jax.rl.global_batch import BATCH_AXES, _batch_spec, check_rows_split
     from tempr1_jax.models.vision import vision_layout
     from tempr1_jax.stages.common import vision_slice_width
 
@@ -117,6 +117,8 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     per_clip = np.prod(grids, axis=1)
     if per_clip.max() > S_row:
         raise ValueError(f"a clip of {per_clip.max()} patches exceeds the largest patch bucket {S_row}")
+    if stage != "benchmark":
+        check_rows_split(B, mesh)
     n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
     shapes = dict(input_ids_BL=((B, L), np.int32), attention_mask_BL=((B, L), bool),
                   positions_3BL=((3, B, L), np.int32), rope_deltas_B=((B,), np.int32),

@@ -61,6 +61,16 @@ class Qwen3VideoSampling:
         return self.patch_size * self.merge_size
 
 
+def sampling_for(cfg: Qwen3VLConfig, s: Qwen3VideoSampling = Qwen3VideoSampling()) -> Qwen3VideoSampling:
+    """`s` with the model's patch geometry and its pixel budgets scaled to keep their token counts: the released
+    checkpoints' 16-pixel patches give `s` itself; small test models with other patches get budgets they can hold."""
+    v = cfg.vision
+    scale = (v.patch_size * v.spatial_merge_size / s.factor) ** 2
+    return dataclasses.replace(s, patch_size=v.patch_size, temporal_patch_size=v.temporal_patch_size,
+                               merge_size=v.spatial_merge_size, min_pixels=int(s.min_pixels * scale),
+                               max_pixels=int(s.max_pixels * scale))
+
+
 def sample_frame_indices(total_frames: int, video_fps: float, s: Qwen3VideoSampling = Qwen3VideoSampling()
                          ) -> np.ndarray:
     """int(duration * fps) frames, clamped to [min_frames, min(max_frames, total)], spread evenly (rounded)."""
@@ -118,11 +128,12 @@ def preprocess_video(frames_THWC: np.ndarray, s: Qwen3VideoSampling = Qwen3Video
 
 def encode_video_prompt(tokenizer: Tokenizer, cfg: Qwen3VLConfig, frames_THWC: np.ndarray,
                         frame_indices: Sequence[int], video_fps: float, text: str, system: str | None = None,
-                        outer_pair: bool = False, sampling: Qwen3VideoSampling = Qwen3VideoSampling()
-                        ) -> EncodedPrompt:
+                        outer_pair: bool = False, sampling: Qwen3VideoSampling | None = None) -> EncodedPrompt:
     """A user turn `<video> text` with Qwen3-VL's chat template (no system turn unless given) and the generation
-    prompt. `frame_indices` are the frames' indices in the source video, whose rate is `video_fps`."""
+    prompt. `frame_indices` are the frames' indices in the source video, whose rate is `video_fps`; `sampling`
+    defaults to `sampling_for(cfg)`."""
     v = cfg.vision
+    sampling = sampling_for(cfg) if sampling is None else sampling
     if (v.patch_size, v.temporal_patch_size, v.spatial_merge_size) != (
             sampling.patch_size, sampling.temporal_patch_size, sampling.merge_size):
         raise ValueError(f"Qwen3VideoSampling patches {sampling} do not match the model's vision config {v}")

@@ -27,6 +27,7 @@ CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 IMAGE_MIN_PIXELS = 4 * 28 * 28
 IMAGE_MAX_PIXELS = 16384 * 28 * 28
 MAX_ASPECT_RATIO = 200
+SLICE_ASPECT_RATIO = 4  # frames up to 4:1 (or 1:4) always fit the vision tower's attention rows
 
 
 def _round_by(x: float, factor: int) -> int:
@@ -109,13 +110,20 @@ class VideoSampling:
 
     @property
     def max_slice_patches(self) -> int:
-        """The most patches a temporal slice (frame pair) of any clip can hold under these budgets (the bounds of
-        `video_frame_size`; `total_pixels` only lowers them): the row width of the vision tower's full-attention
-        tables, so that rows are as wide as the data needs rather than the 1,792-token worst case of any config."""
-        per_frame = max(self.max_pixels, int(self.min_pixels * 1.05))
-        cap = int(self.max_visual_tokens * self.temporal_patch_size / _ceil_by(self.min_frames, self.frame_factor)
-                  * self.factor**2)
-        return min(per_frame, cap) // self.factor**2 * self.merge_size**2
+        """The most patches a temporal slice (frame pair) of a clip can hold under these budgets, for frames up to
+        SLICE_ASPECT_RATIO wide either way: the row width of the vision tower's full-attention tables, so that rows
+        are as wide as the data needs rather than the 1,792-token worst case of any config.
+
+        Above min_pixels `smart_resize` floors into the budget. Below it, it rounds each side up to the next
+        `factor`, which overshoots a floor of T merged tokens by up to sqrt(T) (sqrt(r) + 1/sqrt(r)) + 1 tokens at
+        aspect ratio r (the tests' 16-token frames come out at 20)."""
+        f2 = self.factor**2
+        cap = self.max_visual_tokens * self.temporal_patch_size / _ceil_by(self.min_frames, self.frame_factor) * f2
+        floored = int(min(max(self.max_pixels, int(self.min_pixels * 1.05)), cap)) // f2
+        t = min(self.min_pixels, cap) / f2
+        r = math.sqrt(SLICE_ASPECT_RATIO)
+        ceiled = math.floor(t + math.sqrt(t) * (r + 1 / r) + 1)
+        return max(floored, ceiled) * self.merge_size**2
 
 
 def sample_frame_indices(total_frames: int, video_fps: float, sampling: VideoSampling = VideoSampling()) -> np.ndarray:
@@ -161,7 +169,8 @@ def video_frame_size(height: int, width: int, nframes: int, sampling: VideoSampl
     if (h // sampling.patch_size) * (w // sampling.patch_size) > sampling.max_slice_patches:
         raise ValueError(
             f"video_frame_size: {height}x{width} resizes to {h}x{w}, more patches per frame than the "
-            f"{sampling.max_slice_patches} the vision tower's attention rows hold (extreme aspect ratio); crop the video"
+            f"{sampling.max_slice_patches} the vision tower's attention rows hold (aspect ratio beyond "
+            f"{SLICE_ASPECT_RATIO}:1 under a small min_pixels); crop the video"
         )
     tokens = visual_token_count(nframes, h, w, sampling)
     if tokens > sampling.max_visual_tokens:

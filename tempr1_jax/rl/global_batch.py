@@ -2,7 +2,9 @@
 
     batch_dev, layout = global_batch(host_batch, mesh, model_cfg)
 
-Rows are laid out along the mesh's batch axes (`data`, `fsdp`); fields too small to split are replicated. On several
+Rows are laid out along the mesh's batch axes (`data`, `fsdp`). A training batch must split over them
+(`split_rows=True`, a ValueError otherwise: a replicated batch makes every device compute every row); evaluation and
+inference batches that do not split are replicated. On several
 hosts each process pads its rows to its own buckets, so here all of them move up to the largest text and patch bucket
 of any process, and the vision layout learns where each process's patches begin in the global patch axis.
 """
@@ -42,12 +44,23 @@ def _batch_spec(name: str, shape: tuple[int, ...], n_batch: int) -> P:
     return P(*([None] * axis), BATCH_AXES)
 
 
-def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig,
-                 slice_width: int | None = None) -> tuple[Batch, VisionLayout]:
+def check_rows_split(rows: int, mesh: Mesh):
+    n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    if rows % n_batch:
+        raise ValueError(
+            f"a batch of {rows} rows does not split over the mesh's batch axes {dict(mesh.shape)} "
+            f"({' x '.join(BATCH_AXES)} = {n_batch} devices): make the stage's batch_size a multiple of {n_batch}, "
+            f"or move devices to the tensor axis (mesh.shape)")
+
+
+def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig, slice_width: int | None = None,
+                 split_rows: bool = False) -> tuple[Batch, VisionLayout]:
     """Global arrays from this process's rows, and the (replicated) vision layout of the whole global batch
     (`slice_width`: its full-attention row width, `models.vision.vision_layout`)."""
     n_proc = jax.process_count()
     n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    if split_rows:
+        check_rows_split(batch.input_ids_BL.shape[0] * n_proc, mesh)
     S_local = batch.pixel_values_SP.shape[0]
     grids = np.asarray(batch.video_grid_thw_B3)
     starts = None

@@ -64,14 +64,14 @@ class Learner:
     # ---- steps ------------------------------------------------------------------------------------------------
     # `grad_norm_limit`: skip the update when the gradient norm exceeds it (the spike guard; inf: off).
     def grpo(self, batch: Batch, grad_norm_limit: float = math.inf) -> dict[str, float]:
-        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.cfg.slice_width)
+        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.cfg.slice_width, split_rows=True)
         with mesh_context(self.mesh):
             self.state, metrics = self._grpo(self.state, dev, layout, self.tables,
                                              replicate(np.float32(grad_norm_limit), self.mesh))
         return metrics
 
     def sft(self, batch: Batch, grad_norm_limit: float = math.inf) -> dict[str, float]:
-        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.cfg.slice_width)
+        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.cfg.slice_width, split_rows=True)
         with mesh_context(self.mesh):
             self.state, metrics = self._sft(self.state, dev, layout, replicate(np.float32(grad_norm_limit), self.mesh))
         return metrics

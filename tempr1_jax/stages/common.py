@@ -78,9 +78,12 @@ def _model_config(config: ml_collections.ConfigDict) -> ModelConfig:
 
 def vision_slice_width(config: ml_collections.ConfigDict) -> int | None:
     """The vision tower's full-attention row width that the data needs (`VideoSampling.max_slice_patches` of
-    `config.video`): Qwen2.5-VL's frames are sized by those budgets. None for Qwen3-VL, whose processor sizes frames
-    by budgets of its own: rows then take the widest slice any config allows."""
-    return build_sampling(config).max_slice_patches if _model_config(config).family == "qwen2_5_vl" else None
+    `config.video`): Qwen2.5-VL's frames are sized by those budgets. None (rows as wide as the widest slice any
+    config allows) for Qwen3-VL, whose processor sizes frames by budgets of its own, and for configs without
+    `video` (the benchmark's: its records were sized when they were built)."""
+    if "video" not in config or _model_config(config).family != "qwen2_5_vl":
+        return None
+    return build_sampling(config).max_slice_patches
 
 
 def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:

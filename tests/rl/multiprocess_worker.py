@@ -39,7 +39,7 @@ per = len(rows) // n
 buckets = Buckets(text=(32, 64), patches=(48, 64), answer=16) if pid == 1 else \
     Buckets(text=(64,), patches=(64,), answer=16)
 local = collate(rows[pid * per:(pid + 1) * per], buckets, CFG.pad_token_id, rope_for(CFG))
-mesh = make_mesh((1, -1, 1))
+mesh = make_mesh((1, 4, 2))  # the 4 rows split over fsdp, which spans both processes
 cfg = LearnerConfig(optimizer=OptimizerConfig(learning_rate=1e-2, eps=1.0),
                     grpo=GRPOConfig(group_size=2, sampling=SamplingConfig(max_new_tokens=6, temperature=1.0,
                                                                           eos_ids=(2, 0), pad_id=0),

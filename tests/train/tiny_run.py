@@ -19,6 +19,8 @@ def tiny_config(data_root: str, workdir: str | None = None, stages=("sft", "grpo
     c.data.eval_dirs = (os.path.join(data_root, "data/eval"),)
     c.synthetic.num_train, c.synthetic.num_eval, c.synthetic.tokenizer_vocab = 24, 8, 512
     c.model.preset = "tiny_small"
+    # The 8 fake devices as (data, fsdp, tensor) = (1, 2, 4): 2 GRPO prompts split over the batch axes.
+    c.mesh.shape = (1, 2, 4)
     c.data.batch_size = c.sft.batch_size = 4
     c.grpo.batch_size = 2
     c.data.buckets.text, c.data.buckets.patches, c.data.buckets.answer = (384,), (320,), 64
