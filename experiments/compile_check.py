@@ -68,17 +68,22 @@ def topology_devices(name: str):
                            "jax with `make libtpu`") from e
 
 
-def clip_grids(config, n: int):
-    """(t, h, w) patch grids and seconds per grid step of n clips: one 8 s clip, then 150 s clips."""
+def clip_grids(config, model_cfg, n: int):
+    """(t, h, w) patch grids and seconds per grid step of n clips: one 8 s clip, then 150 s clips. Frames are the
+    records' (sampled and sized by `config.video`); Qwen3-VL's processor resizes them again to its own grid."""
     import numpy as np
+    from tempr1_jax.processing import qwen3vl_processor
     from tempr1_jax.processing.vision import sample_frame_indices, video_frame_size
     sampling = _video_sampling(config)
+    v = model_cfg.vision
     grids, spg = [], []
     for i in range(n):
         total = int(CLIP_SECONDS[min(i, 1)] * SOURCE_FPS)
         frames = len(sample_frame_indices(total, SOURCE_FPS, sampling))
         h, w = video_frame_size(*SOURCE_HW, frames, sampling)
-        grids.append((frames // sampling.temporal_patch_size, h // 14, w // 14))
+        if model_cfg.family == "qwen3_vl":
+            h, w = qwen3vl_processor.frame_size(frames, h, w, qwen3vl_processor.sampling_for(model_cfg))
+        grids.append((-(-frames // v.temporal_patch_size), h // v.patch_size, w // v.patch_size))
         spg.append(sampling.temporal_patch_size / sampling.fps)
     return np.array(grids, np.int32), np.array(spg, np.float32)
 
@@ -96,6 +101,8 @@ class Shapes:
     visual_tokens: int  # the largest per prompt
     patches: int  # the whole batch's patch axis
     completion_tokens: int
+    window_scores: int = 0  # the vision tables' score slots per head: rows x width^2 (windowed, full-attention)
+    full_scores: int = 0
 
 
 def abstract_inputs(config, stage: str, mesh, model_cfg):
@@ -113,7 +120,7 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     S_row = max(config.data.buckets.patches)
     S = B * S_row
     A = config.data.buckets.answer
-    grids, spg = clip_grids(config, B)
+    grids, spg = clip_grids(config, model_cfg, B)
     per_clip = np.prod(grids, axis=1)
     if per_clip.max() > S_row:
         raise ValueError(f"a clip of {per_clip.max()} patches exceeds the largest patch bucket {S_row}")
@@ -141,20 +148,9 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     G = config.grpo.group_size if stage == "grpo" else 1
     T = {"grpo": config.grpo.sampling.max_new_tokens, "sft": A, "benchmark": config.eval.max_new_tokens}[stage]
     merge = model_cfg.vision.merge_unit
-    return batch, layout, Shapes(B, G, L, int(per_clip.max()) // merge, S, T)
-
-
-def _sharded(state, mesh):
-    """An nnx.State of abstract values -> ShapeDtypeStructs with concrete NamedShardings on `mesh`."""
-    import jax
-    from flax import nnx
-    from jax.sharding import NamedSharding
-    flat = []
-    for path, var in nnx.to_flat_state(state):
-        v = var.get_value()
-        flat.append((path, var.replace(jax.ShapeDtypeStruct(v.shape, v.dtype,
-                                                            sharding=NamedSharding(mesh, v.sharding.spec)))))
-    return nnx.from_flat_state(flat)
+    scores = lambda table: int(np.prod(table.shape)) * table.shape[1]
+    return batch, layout, Shapes(B, G, L, int(per_clip.max()) // merge, S, T, scores(layout.window_table_NW),
+                                 scores(layout.full_table_NW))
 
 
 def abstract_train_state(config, stage: str, mesh, model_cfg, tx):
@@ -164,26 +160,23 @@ def abstract_train_state(config, stage: str, mesh, model_cfg, tx):
     import jax.numpy as jnp
     from flax import nnx
     from jax.sharding import NamedSharding, PartitionSpec as P
-    from tempr1_jax.models.factory import mesh_context
-    from tempr1_jax.models.qwen25vl import Qwen25VL
-    from tempr1_jax.rl.state import TrainState, opt_state_shardings, trainable_filter
+    from tempr1_jax.models.factory import abstract_model
+    from tempr1_jax.rl.state import TrainState, cast_floats, opt_state_shardings, trainable_filter
     from tempr1_jax.stages.common import _dtype
 
     m = config.model
     dtype, param_dtype = _dtype(m.dtype, "model.dtype"), _dtype(m.param_dtype, "model.param_dtype")
-    with mesh_context(mesh):
-        model = nnx.eval_shape(lambda: Qwen25VL(model_cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0)))
-    graphdef, params, frozen = nnx.split(model, trainable_filter(m.freeze_vision), ...)
-    params, frozen = _sharded(params, mesh), _sharded(frozen, mesh)
+    graphdef, state = abstract_model(model_cfg, mesh, dtype=dtype, param_dtype=param_dtype)
+    graphdef, params, frozen = nnx.split(nnx.merge(graphdef, state), trainable_filter(m.freeze_vision), ...)
     rep = NamedSharding(mesh, P())
-    opt = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                       jax.eval_shape(tx.init, params), opt_state_shardings(tx, params, mesh))
+    with_shardings = lambda tree, shardings: jax.tree.map(
+        lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), tree, shardings)
+    opt = with_shardings(jax.eval_shape(tx.init, params), opt_state_shardings(tx, params, mesh))
     ref = None
-    if stage == "grpo" and config.grpo.loss.beta:
-        dt = jnp.dtype(config.grpo.get("reference_dtype", "float32"))
-        ref = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, dt if jnp.issubdtype(s.dtype, jnp.floating)
-                                                          else s.dtype, sharding=s.sharding),
-                           nnx.merge_state(params, frozen))
+    if stage == "grpo" and config.grpo.loss.beta:  # the learner's reference: `cast_floats` of the policy
+        full = nnx.merge_state(params, frozen)
+        ref = with_shardings(jax.eval_shape(lambda t: cast_floats(t, config.grpo.get("reference_dtype", "float32")),
+                                            full), jax.tree.map(lambda s: s.sharding, full))
     key = jax.eval_shape(lambda: jax.random.key(0))
     state = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32, sharding=rep), params=params, frozen=frozen,
                        opt_state=opt, ref=ref, rng=jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=rep))
@@ -196,8 +189,7 @@ def lower_step(config, stage: str, mesh, model_cfg):
     import numpy as np
     from flax import nnx
     from jax.sharding import NamedSharding, PartitionSpec as P
-    from tempr1_jax.models.factory import mesh_context
-    from tempr1_jax.models.qwen25vl import Qwen25VL
+    from tempr1_jax.models.factory import abstract_model, mesh_context
     from tempr1_jax.rl.grpo import grpo_step, sft_step
     from tempr1_jax.rl.policy import answer_and_score
     from tempr1_jax.rl.state import make_optimizer
@@ -211,12 +203,8 @@ def lower_step(config, stage: str, mesh, model_cfg):
     with mesh_context(mesh):
         if stage == "benchmark":
             m = config.model
-            dtype = common._dtype(m.dtype, "model.dtype")
-            param_dtype = common._dtype(m.param_dtype, "model.param_dtype")
-            model = nnx.eval_shape(lambda: Qwen25VL(model_cfg, dtype=dtype, param_dtype=param_dtype,
-                                                    rngs=nnx.Rngs(0)))
-            graphdef, params = nnx.split(model)
-            params = _sharded(params, mesh)
+            graphdef, params = abstract_model(model_cfg, mesh, dtype=common._dtype(m.dtype, "model.dtype"),
+                                              param_dtype=common._dtype(m.param_dtype, "model.param_dtype"))
             sampling = learner_config(config, "grpo", 1).grpo.sampling
             sampling = dataclasses.replace(sampling, temperature=0.0, max_new_tokens=shapes.completion_tokens)
             from tempr1_jax.rewards.config import RewardConfig
@@ -243,30 +231,39 @@ def analytic_flops(model_cfg, stage: str, shapes: Shapes, with_reference: bool) 
     Prompt tokens enter once per prompt (the update reads the prompt's cached keys for its G completions); the
     vision tower runs once per phase over the clips' patches. Rematerialization is work the program really does, so
     it is counted: under `remat="full"` every decoder layer's forward runs again in the backward pass; the vision
-    blocks and the log-prob head chunks are always recomputed. (MFU counts only the 6 x params x tokens part.)
+    blocks and the log-prob head chunks are always recomputed. So are attention scores as computed: no attention
+    path here skips a fully masked block, so a causal prompt costs L x L, not L^2 / 2, and every decode step scores
+    the whole L + T cache. (MFU counts only the 6 x params x tokens part.)
     """
     t, v = model_cfg.text, model_cfg.vision
     d, hd = t.hidden_size, t.head_dim
     layer = d * (t.num_attention_heads + 2 * t.num_key_value_heads) * hd + t.num_attention_heads * hd * d \
         + 3 * d * t.intermediate_size
     n_lm = t.num_hidden_layers * layer + d * t.vocab_size  # the head; the embedding is a gather
-    vd = v.hidden_size
-    n_vis = v.depth * (4 * vd * vd + 3 * vd * v.intermediate_size) + v.patch_dim * vd \
-        + (vd * v.merge_unit) ** 2 + vd * v.merge_unit * v.out_hidden_size / v.merge_unit
+    vd, unit = v.hidden_size, v.merge_unit
+    # Per patch: the patch embedding, each block (Qwen2.5-VL's MLP is gated, Qwen3-VL's is two matrices), and the
+    # mergers, which run once per merged token of `unit` patches (Qwen3-VL adds one per DeepStack level).
+    mlp_matrices = 2 if model_cfg.family == "qwen3_vl" else 3
+    mergers = 1 + len(getattr(v, "deepstack_visual_indexes", ()))
+    n_vis = v.patch_dim * vd + v.depth * (4 * vd * vd + mlp_matrices * vd * v.intermediate_size) \
+        + mergers * ((vd * unit) ** 2 + vd * unit * v.out_hidden_size) / unit
     B, G, L, T = shapes.prompts, shapes.group_size, shapes.prompt_tokens, shapes.completion_tokens
     vis_tokens = shapes.patches
+    # Vision attention over the packed tables, masked slots included: Qwen3-VL's blocks all attend whole slices.
+    n_full = len(getattr(v, "fullatt_block_indexes", ())) if getattr(v, "window_merged", None) else v.depth
+    vis = 2 * n_vis * vis_tokens + 4 * vd * (n_full * shapes.full_scores + (v.depth - n_full) * shapes.window_scores)
     attn = lambda q, k: 4 * t.num_hidden_layers * t.num_attention_heads * hd * q * k  # QK^T and PV
     # One forward over prompt + completions; the head only where log-probs are needed.
     fwd = (2 * (n_lm - d * t.vocab_size) * B * (L + G * T) + 2 * d * t.vocab_size * B * G * T
-           + attn(B * L, L) / 2 + attn(B * G * T, L + T / 2) + 2 * n_vis * vis_tokens)
+           + attn(B * L, L) + attn(B * G * T, L + T) + vis)
     if stage == "benchmark":
         return fwd - 2 * d * t.vocab_size * B * T * (G - 1)
-    always_recomputed = 2 * d * t.vocab_size * B * G * T + 2 * n_vis * vis_tokens
+    always_recomputed = 2 * d * t.vocab_size * B * G * T + vis
     train = 3 * fwd + (fwd if t.remat == "full" else always_recomputed)
     if stage == "sft":
         return train
-    decode = 2 * n_lm * B * G * T + attn(B * G * T, L + T / 2)  # prefill is in `fwd` terms below
-    prefill = 2 * (n_lm - d * t.vocab_size) * B * L + attn(B * L, L) / 2 + 2 * n_vis * vis_tokens
+    decode = 2 * n_lm * B * G * T + attn(B * G * T, L + T)  # prefill is in `fwd` terms below
+    prefill = 2 * (n_lm - d * t.vocab_size) * B * L + attn(B * L, L) + vis
     return prefill + decode + train + (fwd if with_reference else 0.0)
 
 
@@ -367,7 +364,7 @@ def main(argv):
     print(f"  FLOPs per step: {flops:.4g} (the compiled program's matmuls, loops counted per trip) vs "
           f"{analytic:.4g} analytic ({flops / analytic:.2f}x); XLA's per-device count, loop bodies once: "
           f"{compiler_flops:.4g}")
-    print(f"  lowering {t_lower:.1f} s, compile {t_compile:.1f} s; a run compiles up to {programs} programs "
+    print(f"  lowering {t_lower:.1f} s, compile {t_compile:.1f} s; a run compiles up to {programs} program{'s' if programs > 1 else ''} "
           f"({len(buckets.text)} text x {len(buckets.patches)} patch buckets)")
     print(json.dumps(dict(
         stage=stage, preset=config.model.preset, topology=_TOPOLOGY.value, devices=len(devices),

@@ -102,6 +102,21 @@ def frame_size(num_frames: int, height: int, width: int, s: Qwen3VideoSampling =
     return h, w
 
 
+def max_slice_patches(s: Qwen3VideoSampling, records: vision.VideoSampling) -> int:
+    """The most patches one frame of a record sampled by `records` holds after `frame_size`: the vision tower's
+    full-attention row width for Qwen3-VL (as `VideoSampling.max_slice_patches` is for Qwen2.5-VL).
+
+    A frame keeps about its record area (at most the record's widest slice) unless the clip is under min_pixels,
+    when it grows to min_pixels over the clip's frames (at least the records' fewest). Rounding each side to the
+    32-pixel grid then adds at most f * (h + w) + f^2 pixels, which at aspect ratio r <= SLICE_ASPECT_RATIO is
+    f * sqrt(area) * (sqrt(r) + 1 / sqrt(r)) + f^2."""
+    fewest_frames = vision._ceil_by(records.min_frames, records.frame_factor)
+    area = max(records.max_slice_patches * records.patch_size**2, s.min_pixels / fewest_frames)
+    r = math.sqrt(vision.SLICE_ASPECT_RATIO)
+    f = s.factor
+    return math.floor((area + f * math.sqrt(area) * (r + 1 / r) + f * f) / s.patch_size**2)
+
+
 def patch_timestamps(frame_indices: Sequence[int], video_fps: float, temporal_patch_size: int = 2) -> list[float]:
     """Seconds of each temporal patch: the mean of its first and last frame's index / fps (the last frame repeated
     to fill the final patch)."""

@@ -11,6 +11,7 @@ import ml_collections
 
 from tempr1_jax.models import VisionLanguageModel, init_model, load_pretrained, make_mesh, preset, read_config
 from tempr1_jax.models.config import ModelConfig
+from tempr1_jax.processing import qwen3vl_processor
 from tempr1_jax.processing.tokenizer import Tokenizer, tokenizer_for
 from tempr1_jax.processing.vision import VideoSampling
 from tempr1_jax.rewards.config import RewardConfig
@@ -77,12 +78,16 @@ def _model_config(config: ml_collections.ConfigDict) -> ModelConfig:
 
 
 def vision_slice_width(config: ml_collections.ConfigDict) -> int | None:
-    """The vision tower's full-attention row width that the data needs (`VideoSampling.max_slice_patches` of
-    `config.video`): Qwen2.5-VL's frames are sized by those budgets. None (rows as wide as the widest slice any
-    config allows) for Qwen3-VL, whose processor sizes frames by budgets of its own, and for configs without
-    `video` (the benchmark's: its records were sized when they were built)."""
-    if "video" not in config or _model_config(config).family != "qwen2_5_vl":
+    """The vision tower's full-attention row width that the data needs: `VideoSampling.max_slice_patches` of
+    `config.video` for Qwen2.5-VL, whose frames are sized by those budgets, and for Qwen3-VL the widest frame its
+    processor makes of such records (`qwen3vl_processor.max_slice_patches`). None (rows as wide as the widest
+    slice any config allows) for configs without `video` (the benchmark's: its records were sized when they were
+    built)."""
+    if "video" not in config:
         return None
+    cfg = _model_config(config)
+    if cfg.family == "qwen3_vl":
+        return qwen3vl_processor.max_slice_patches(qwen3vl_processor.sampling_for(cfg), build_sampling(config))
     return build_sampling(config).max_slice_patches
 
 

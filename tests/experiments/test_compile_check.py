@@ -9,8 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # A tiny model over the 7B recipe, at shapes small enough to compile in seconds.
-TINY = ["--config=experiments/configs/tempr1_7b.py", "--config.model.preset=tiny_small",
-        "--config.data.buckets.text=(128,256)", "--config.data.buckets.patches=(256,)",
+TINY = ["--config.model.preset=tiny_small", "--config.data.buckets.text=(128,256)", "--config.data.buckets.patches=(256,)",
         "--config.data.buckets.answer=32", "--config.video.max_frames=16", "--config.video.max_visual_tokens=64",
         "--config.video.min_pixels=3136", "--config.video.max_pixels=12544", "--config.data.batch_size=4"]
 
@@ -25,9 +24,9 @@ def tokenizer(tmp_path_factory):
     return path
 
 
-def _check(tokenizer, *args):
+def _check(tokenizer, *args, config="experiments/configs/tempr1_7b.py"):
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    cmd = [sys.executable, "experiments/compile_check.py", *TINY, f"--config.tokenizer={tokenizer}", *args]
+    cmd = [sys.executable, "experiments/compile_check.py", f"--config={config}", *TINY, f"--config.tokenizer={tokenizer}", *args]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1]), r.stdout
@@ -50,7 +49,8 @@ def test_sft_step_compiles_for_a_v5p_slice_and_reports_its_memory_and_flops(toke
 
 def test_unknown_topology_is_a_clear_error():
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    r = subprocess.run([sys.executable, "experiments/compile_check.py", *TINY, "--stage=sft", "--topology=v9z-3"],
+    r = subprocess.run([sys.executable, "experiments/compile_check.py", "--config=experiments/configs/tempr1_7b.py",
+                        *TINY, "--stage=sft", "--topology=v9z-3"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "unknown topology 'v9z-3'" in r.stderr
 
@@ -77,3 +77,14 @@ def test_a_step_the_compiler_refuses_still_reports_its_size():
                                      "HLO temporaries (1.5G) exceeds available HBM (95.74G).")
     mem = refused_memory(err, args)
     assert (mem.temp_size_in_bytes, mem.argument_size_in_bytes) == (int(1.5 * (1 << 30)), 2 * 16 * 4)
+
+
+def test_a_qwen3vl_grpo_step_compiles_with_its_own_frame_grid(tokenizer):
+    # The same tiny data budgets over the Qwen3-VL recipe: its processor re-sizes the records' frames to its own
+    # 2 x 16-pixel grid (scaled to the tiny tower's 8-pixel patches), so a clip is 8 x 8 x 10 patches there.
+    out, text = _check(tokenizer, "--config.model.preset=qwen3_tiny_small", "--config.data.buckets.text=(512,)",
+                       "--config.data.buckets.patches=(1024,)", "--stage=grpo", "--topology=v5p-8",
+                       config="experiments/configs/tempr1_qwen3vl_8b.py")
+    assert (out["preset"], out["stage"], out["devices"], out["fits"]) == ("qwen3_tiny_small", "grpo", 4, True)
+    assert out["visual_tokens"] == 8 * 8 * 10 // 4 and out["patches"] == 4 * 1024
+    assert 0.75 < out["flops_per_step"] / out["analytic_flops_per_step"] < 1.25

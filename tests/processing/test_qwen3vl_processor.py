@@ -13,7 +13,7 @@ import torch
 from transformers.models.qwen3_vl import processing_qwen3_vl
 
 from tempr1_jax.models.config import qwen3_vl_8b
-from tempr1_jax.processing import qwen3vl_processor as q3
+from tempr1_jax.processing import qwen3vl_processor as q3, vision
 from tempr1_jax.processing.tokenizer import (VIDEO_PAD, VISION_END, VISION_START, chat_prompt, load_tokenizer,
                                              shipped_tokenizer_file, tokenizer_for)
 
@@ -91,3 +91,26 @@ def test_mismatched_inputs_are_named():
     frames = np.zeros((4, 128, 128, 3), np.uint8)
     with pytest.raises(ValueError, match="3 frame indices for 4 frames"):
         q3.encode_video_prompt(tok, cfg, frames, [0, 1, 2], 25.0, "x")
+
+
+@pytest.mark.parametrize("records", [vision.VideoSampling(),  # the paper's record budgets
+                                     vision.VideoSampling(max_frames=16, max_visual_tokens=64, min_pixels=3136,
+                                                          max_pixels=12544)])
+def test_no_resized_frame_is_wider_than_the_row_width_bound(records):
+    # The bound sizes the vision tower's attention rows: a frame over it would be refused by `vision_layout`.
+    rng = np.random.default_rng(0)
+    s = q3.sampling_for(qwen3_vl_8b())
+    bound, widest = q3.max_slice_patches(s, records), 0
+    for _ in range(300):
+        seconds, short = rng.uniform(0.5, 300), int(rng.integers(32, 1080))
+        long_ = int(short * rng.uniform(1, vision.SLICE_ASPECT_RATIO))
+        height, width = (short, long_) if rng.random() < 0.5 else (long_, short)
+        frames = len(vision.sample_frame_indices(max(2, int(seconds * 30)), 30.0, records))
+        try:
+            h, w = vision.video_frame_size(height, width, frames, records)
+        except ValueError:  # a record the builder refuses never reaches the processor
+            continue
+        h, w = q3.frame_size(frames, h, w, s)
+        widest = max(widest, (h // s.patch_size) * (w // s.patch_size))
+    assert 0 < widest <= bound
+    assert widest > bound / 2  # a bound far above the widest frame would waste the rows' masked scores
