@@ -128,15 +128,21 @@ def tal_f1(annotations: str, predictions: str | Mapping[str, Any], *, subset: st
     for label, truth in gt.items():
         predicted = _by_video(detections[label])
         for vid, segments in _by_video(truth).items():
-            found = predicted.get(vid)
-            if found:
-                f1.append([_f1(sum_iou(np.array(segments), np.array(found)), t) for t in F1_THRESHOLDS])
-            else:
-                f1.append([0.0] * len(F1_THRESHOLDS))
+            f1.append(query_f1(segments, predicted.get(vid, [])))
     by_threshold = np.mean(np.array(f1), axis=0)
     metrics = {f"F1@{t}": 100 * float(v) for t, v in zip(F1_THRESHOLDS, by_threshold)}
     metrics["mF1"] = 100 * float(np.mean(by_threshold))
     return metrics
+
+
+def query_f1(gt_M2, pred_N2) -> list[float]:
+    """One query's F1 at each of F1_THRESHOLDS (all 0 without predictions): the one F1 of TAL, here and in the
+    eval stage's per-sample metrics."""
+    gt_M2, pred_N2 = np.asarray(gt_M2, np.float64).reshape(-1, 2), np.asarray(pred_N2, np.float64).reshape(-1, 2)
+    if not len(gt_M2) or not len(pred_N2):
+        return [0.0] * len(F1_THRESHOLDS)
+    iou = sum_iou(gt_M2, pred_N2)
+    return [_f1(iou, t) for t in F1_THRESHOLDS]
 
 
 def _by_video(instances: Instances) -> dict[str, list[list[float]]]:

@@ -18,25 +18,11 @@ from tqdm import tqdm
 
 from tempr1_jax.data import pipeline, records
 from tempr1_jax.data.batch import Buckets, collate
+from tempr1_jax.eval.action_localization import query_f1
 from tempr1_jax.rewards.tasks import TASKS
 from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.stages import common, register_stage
 from tempr1_jax.train.checkpoint import Checkpointer
-
-F1_THRESHOLDS = (0.1, 0.3, 0.5, 0.7)
-
-
-def f1_at(pred_N2: np.ndarray, gt_M2: np.ndarray, threshold: float) -> float:
-    """E.T.Bench-style F1: recall over ground truth and precision over predictions, each by best IoU >= t."""
-    if len(pred_N2) == 0 or len(gt_M2) == 0:
-        return 0.0
-    p, g = pred_N2[:, None], gt_M2[None]
-    inter = np.maximum(0.0, np.minimum(p[..., 1], g[..., 1]) - np.maximum(p[..., 0], g[..., 0]))
-    union = np.maximum(p[..., 1], g[..., 1]) - np.minimum(p[..., 0], g[..., 0])
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)  # [N, M]
-    precision = float((iou.max(1) >= threshold).mean())
-    recall = float((iou.max(0) >= threshold).mean())
-    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 def sample_metrics(row: dict) -> dict[str, float]:
@@ -48,8 +34,7 @@ def sample_metrics(row: dict) -> dict[str, float]:
         return {"mIoU": row["reward_localization"]}
     if task == "gvqa":
         return {"accuracy": row["reward_classification"], "mIoU": row["reward_localization"]}
-    pred, gt = np.asarray(row["pred"], float).reshape(-1, 2), np.asarray(row["gt"], float).reshape(-1, 2)
-    return {"mF1": float(np.mean([f1_at(pred, gt, t) for t in F1_THRESHOLDS]))}
+    return {"mF1": float(np.mean(query_f1(row["gt"], row["pred"])))}
 
 
 def task_metrics(rows: list[dict]) -> dict[str, dict[str, float]]:
