@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import einops
 import numpy as np
 from PIL import Image
 
@@ -248,10 +249,9 @@ def patchify(
         pad = temporal_patch_size - T % temporal_patch_size
         frames_THWC = np.concatenate([frames_THWC, np.repeat(frames_THWC[-1:], pad, axis=0)])
     gt, gh, gw = frames_THWC.shape[0] // temporal_patch_size, H // patch_size, W // patch_size
-    x = frames_THWC.reshape(gt, temporal_patch_size, gh // merge_size, merge_size, patch_size,
-                            gw // merge_size, merge_size, patch_size, C)
-    # (gt, tp, bh, mh, py, bw, mw, px, C) -> (gt, bh, bw, mh, mw, C, tp, py, px); moved as bytes, 4x cheaper than floats
-    x = np.ascontiguousarray(x.transpose(0, 2, 5, 3, 6, 8, 1, 4, 7)).reshape(gt * gh * gw, C, -1)
+    # Moved as bytes, 4x cheaper than as floats.
+    x = einops.rearrange(frames_THWC, "(gt tp) (bh mh py) (bw mw px) c -> (gt bh bw mh mw) c (tp py px)",
+                         tp=temporal_patch_size, mh=merge_size, py=patch_size, mw=merge_size, px=patch_size)
     pixel_values_SP = normalize_inplace(x.astype(np.float32), 1).reshape(gt * gh * gw, -1)
     return pixel_values_SP, np.array([gt, gh, gw], np.int64)
 
