@@ -238,6 +238,17 @@ class ParsedBatch:
     intervals: jax.Array  # [B, MAX_INTERVALS, 2] float32 seconds; zero past `count`
     count: jax.Array  # [B] int32; 0 when malformed
     letter: jax.Array  # [B] int32; 0 = A, -1 when malformed or not gvqa
+    # [B, T] int32: the interval whose numbers each token writes (a token spanning two numbers counts for its first
+    # one's), -1 for tokens that write none of the `count` intervals: what a confidence per interval averages over.
+    interval_of_token: jax.Array
+
+
+def interval_logprob(parsed: ParsedBatch, logprobs_BT: jax.Array) -> jax.Array:
+    """[B, MAX_INTERVALS] float32: the mean log-probability of the tokens that write each parsed interval's numbers
+    (0 past `count`): the model's own confidence in an interval, where a submission must rank its windows."""
+    in_BTN = parsed.interval_of_token[..., None] == jnp.arange(MAX_INTERVALS)
+    total_BN = jnp.einsum("bt,btn->bn", logprobs_BT.astype(jnp.float32), in_BTN.astype(jnp.float32))
+    return total_BN / jnp.maximum(in_BTN.sum(1), 1)
 
 
 def _scan_states(tables: TokenTables, class_BT: jax.Array, start_B: jax.Array, grammar_B: jax.Array):
@@ -329,8 +340,14 @@ def parse_ids(tables: TokenTables, ids_BT: jax.Array, lengths_B: jax.Array, task
     intervals = jnp.where(live_N[..., None], pairs(values), 0.0)
 
     # The option letter is the completion's last [A-E]: after the think block, only the answer holds one.
-    letter_BT = ((tables.number_flags.reshape(-1)[effect_BT] >> _LETTER_SHIFT) & 7) - 1
+    flag_BT = tables.number_flags.reshape(-1)[effect_BT]
+    writes_number_BT = ((flag_BT & _MAX_OPENS) > 0) | ((flag_BT >> _CONTINUES_SHIFT) & 1).astype(bool)
+    interval_BT = first_run_BT // 2
+    interval_BT = jnp.where(live_BT & region_BT & writes_number_BT & (interval_BT < n_intervals[:, None]),
+                            interval_BT, -1)
+    letter_BT = ((flag_BT >> _LETTER_SHIFT) & 7) - 1
     last_B = jnp.max(jnp.where(live_BT & (letter_BT >= 0), pos_T * len(LETTERS) + letter_BT, -1), axis=1)
     letter_B = jnp.where(last_B >= 0, last_B % len(LETTERS), -1)
     is_option = grammar_B == GRAMMARS.index("option_evidence")
-    return ParsedBatch(well_formed, intervals, n_intervals, jnp.where(well_formed & is_option, letter_B, -1))
+    return ParsedBatch(well_formed, intervals, n_intervals, jnp.where(well_formed & is_option, letter_B, -1),
+                       interval_BT)

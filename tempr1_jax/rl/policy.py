@@ -21,7 +21,7 @@ from tempr1_jax.models.qwen25vl import Qwen25VL
 from tempr1_jax.models.vision import VisionLayout
 from tempr1_jax.rewards.compute import compute_rewards
 from tempr1_jax.rewards.config import RewardConfig
-from tempr1_jax.rewards.parser import TokenTables, parse_ids
+from tempr1_jax.rewards.parser import TokenTables, interval_logprob, parse_ids
 from tempr1_jax.rl.global_batch import global_batch, host_values, replicate
 from tempr1_jax.rl.grpo import prompt_inputs
 from tempr1_jax.sampling.sampler import SamplingConfig, sample
@@ -47,7 +47,8 @@ class Policy:
 
     def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
         """Greedy answers of the whole global batch (this process gives its rows): tokens [B, T], lengths, parsed
-        intervals, count, letter and well_formed, and the reward components, as host numpy arrays."""
+        intervals with each one's mean token log-prob, count, letter and well_formed, and the reward components, as
+        host numpy arrays."""
         dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.slice_width)
         with mesh_context(self.mesh):
             return host_values(self._answer(self.params, dev, layout, self.tables))
@@ -60,5 +61,6 @@ def answer_and_score(params: nnx.State, batch: Batch, layout: VisionLayout, tabl
                              batch.gt_counts_B, batch.duration_B, batch.answer_B, rewards)
     parsed = parse_ids(tables, out.tokens_BT, out.lengths_B, batch.task_B, rewards.think_required)
     return {"tokens": out.tokens_BT, "lengths": out.lengths_B, "intervals": parsed.intervals,
+            "interval_logprob": interval_logprob(parsed, out.logprobs_BT),
             "count": parsed.count, "letter": parsed.letter, "well_formed": parsed.well_formed,
             **{f"reward_{k}": scores[k] for k in ("total", "format", "localization", "classification")}}

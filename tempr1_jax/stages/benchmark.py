@@ -14,6 +14,9 @@ For every benchmark in `config.benchmark.run` it writes `<workdir>/benchmark/<we
 
 Decoding is greedy, batched and sharded: every batch has `batch_size` rows (the last one repeats its final sample, so
 one program is compiled), laid over the mesh's batch axes, and answers are parsed on device by the rewards' parser.
+Formats that rank windows or detections (QVHighlights mAP, ActivityNet detection) score each interval by the model's
+own confidence in it: exp of the mean log-probability of the tokens that wrote its numbers. Equal scores per video
+would leave the ranking to the scorers' tie rules.
 On several hosts each takes a contiguous slice of every batch; the workdir must be shared (as for checkpoints), and a
 single text and patch bucket keeps every host's slice the same shape.
 """
@@ -56,15 +59,11 @@ class Answer:
     well_formed: bool
     intervals: list[list[float]]
     letter: int  # gvqa option index, -1 when malformed or another task
+    # Per interval, exp(mean log-prob of the tokens that wrote its numbers): the score of a window or detection.
+    confidences: list[float]
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def rank_scores(n: int) -> list[float]:
-    """Confidences for the official formats that need one. The model lists its windows without scores, so the list
-    order is its ranking: strictly decreasing scores keep that order under every scorer's sort."""
-    return [(n - i) / n for i in range(n)]
 
 
 def _strip(prefix: str) -> Callable[[Sample], str]:
@@ -88,7 +87,7 @@ def _nextgqa_qid(sample: Sample) -> str:
 def _windows_record(qid, sample: Sample, answer: Answer, scored: bool = False) -> dict:
     windows = answer.intervals
     if scored:
-        windows = [[s, e, score] for (s, e), score in zip(windows, rank_scores(len(windows)))]
+        windows = [[s, e, score] for (s, e), score in zip(windows, answer.confidences)]
     return {"qid": qid, "query": sample.queries[0], "vid": sample.video, "pred_relevant_windows": windows}
 
 
@@ -107,7 +106,7 @@ def _detection_submission(samples, answers) -> dict:
     for s, a in zip(samples, answers):
         detections = results.setdefault(s.video.removeprefix("v_"), [])  # the builder names videos v_<youtube id>
         detections += [{"label": s.queries[0], "score": score, "segment": iv}
-                       for iv, score in zip(a.intervals, rank_scores(len(a.intervals)))]
+                       for iv, score in zip(a.intervals, a.confidences)]
     return {"version": "VERSION 1.3", "results": results,
             "external_data": {"used": True, "details": "the base model's pretraining and the fine-tuning corpus"}}
 
@@ -251,7 +250,8 @@ def answers_of(out: dict[str, np.ndarray], samples: list[Sample], rows: range, t
         answers.append(Answer(
             uid=samples[j].uid, text=tokenizer.decode(out["tokens"][b, : out["lengths"][b]]), well_formed=ok,
             intervals=np.round(out["intervals"][b, :n].astype(np.float64), DECIMALS).tolist() if ok else [],
-            letter=int(out["letter"][b]) if ok else -1))
+            letter=int(out["letter"][b]) if ok else -1,
+            confidences=np.exp(out["interval_logprob"][b, :n].astype(np.float64)).tolist() if ok else []))
     return answers
 
 
@@ -271,11 +271,11 @@ def run_one(config: ml_collections.ConfigDict, name: str, policy: Policy, tokeni
                          "are of another task")
     if len({s.uid for s in samples}) != len(samples):
         raise ValueError(f"{bench.split}: sample uids repeat; prepare the split once, from one annotation file")
-    spec.submission(samples, [Answer(s.uid, "", False, [], -1) for s in samples])  # bad uids fail before decoding
+    spec.submission(samples, [Answer(s.uid, "", False, [], -1, []) for s in samples])  # bad uids fail before decoding
     outdir = os.path.join(config.workdir, "benchmark", weights_name(config), name)
     log = AnswerLog(outdir, {"benchmark": name, "split": os.path.abspath(bench.split), **weights,
                              "max_new_tokens": b.max_new_tokens, "think": b.think,
-                             "tokenizer": tokenizer.name})
+                             "tokenizer": tokenizer.name, "confidences": "interval token log-prob"})
     encoded = grain.MapDataset.source(source).map(pipeline.EncodeSample(policy.model_cfg, tokenizer, b.think))
     buckets = Buckets(text=tuple(b.buckets.text), patches=tuple(b.buckets.patches), answer=b.buckets.answer)
     batches = [range(i, min(i + b.batch_size, len(samples))) for i in range(0, len(samples), b.batch_size)]

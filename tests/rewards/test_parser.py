@@ -142,3 +142,38 @@ def test_vocabulary_with_tokens_across_the_think_end():
     out = parse_jit(tables, rows, np.full(2, 5, np.int32), np.array([1, 1], np.int32), True)
     assert list(np.asarray(out.well_formed)) == [True, True]
     np.testing.assert_array_equal(out.intervals[:, 0], [[1.5, 2], [3, 4]])
+
+
+def _intervals_by_characters(text: str, offsets) -> list[int]:
+    """The reference for `interval_of_token`: a token writes interval k // 2 when its characters overlap the k-th
+    number after the last `</think>` (the first such number, where it overlaps two); -1 where it overlaps none."""
+    import re
+    start = text.rfind("</think>") + len("</think>") if "</think>" in text else 0
+    spans = [m.span() for m in re.finditer(r"\d+(?:\.\d+)?", text[start:])]
+    owner = []
+    for a, b in offsets:
+        hit = [k for k, (s, e) in enumerate(spans) if a < start + e and start + s < b]
+        owner.append(hit[0] // 2 if hit else -1)
+    return owner
+
+
+@pytest.mark.parametrize("task, text", [
+    ("vhd", "<think>at 2.5 s the dog 3 runs</think><answer>1.5 to 3.0, 4.25 to 7.5, 10 to 12.75</answer>"),
+    ("tg", "<answer>0 to 100.5</answer>"),
+    ("dtg", "<think>x</think><answer>12.5 to 30.0,30.0 to 31.25</answer>"),
+])
+def test_interval_logprob_averages_the_tokens_that_write_each_interval(setup, task, text):
+    from tempr1_jax.rewards.parser import interval_logprob
+    enc = setup.tokenizer.encode(text, add_special_tokens=False)
+    ids, lengths = setup.batch([enc.ids], len(enc.ids) + 3)
+    out = parse_jit(setup.tables, ids, lengths, np.array([TASKS.index(task)], np.int32), "<think>" in text)
+    assert bool(out.well_formed[0])
+    owner = _intervals_by_characters(text, enc.offsets)
+    np.testing.assert_array_equal(np.asarray(out.interval_of_token)[0, :len(owner)], owner)
+    assert (np.asarray(out.interval_of_token)[0, len(owner):] == -1).all()  # ids past the end write nothing
+    logprobs = -np.random.default_rng(0).uniform(0.01, 3, ids.shape).astype(np.float32)
+    got = np.asarray(interval_logprob(out, logprobs))[0]
+    n = int(out.count[0])
+    want = [logprobs[0, :len(owner)][np.array(owner) == k].mean() for k in range(n)]
+    np.testing.assert_allclose(got[:n], want, rtol=1e-6)
+    assert (got[n:] == 0).all()

@@ -161,7 +161,7 @@ def test_ground_truth_answers_score_full_marks(prepared, tmp_path):
         for s in samples:
             p = parse(s.task, reference_answer(s))
             answers.append(stage.Answer(s.uid, reference_answer(s), p.well_formed, [list(iv) for iv in p.intervals],
-                                        p.letter))
+                                        p.letter, [1.0] * len(p.intervals)))
         path = str(tmp_path / f"{name}-{spec.file}")
         stage.write_submission(spec, samples, answers, path)
         by_scorer = stage.score_submission(spec, config.benchmark[name], path)
@@ -187,6 +187,28 @@ def test_stage_scores_its_own_submissions(prepared, checkpoint, tmp_path):
         assert all(a["text"] for a in answers) and m["samples"] == len(answers)
     tal = json.load(open(tmp_path / "benchmark" / os.path.basename(checkpoint) / "activitynet_tal" / "detections.json"))
     assert set(tal["results"]) == {"vidA", "vidB"}  # every validation video, keyed by its ActivityNet id
+
+
+def test_detection_and_window_scores_are_the_models_interval_probabilities(prepared, checkpoint):
+    """A window's score is exp(mean log-prob of the tokens that wrote it), comparable across videos, so mAP ranks
+    detections by the model's confidence rather than by their place in each answer."""
+    from tempr1_jax.processing.tokenizer import load_tokenizer
+    tokenizer = load_tokenizer(os.path.join(checkpoint, "tokenizer.json"))
+    samples = RecordSource(prepared["activitynet_tal"][0]).samples[:2]
+    logprob = np.array([[-0.5, -0.1, 0.0], [-0.05, -2.0, 0.0]], np.float32)
+    out = {"tokens": np.zeros((2, 4), np.int32), "lengths": np.array([4, 4]), "well_formed": np.array([True, True]),
+           "count": np.array([2, 2]), "letter": np.array([-1, -1]), "interval_logprob": logprob,
+           "intervals": np.array([[[0, 1], [2, 3], [0, 0]], [[1, 2], [3, 4], [0, 0]]], np.float32)}
+    answers = stage.answers_of(out, samples, range(2), tokenizer)
+    np.testing.assert_allclose([a.confidences for a in answers], np.exp(logprob[:, :2].astype(np.float64)))
+    detections = [d for ds in stage.SPECS["activitynet_tal"].submission(samples, answers)["results"].values()
+                  for d in ds]
+    assert sorted(d["score"] for d in detections) == pytest.approx(sorted(np.exp(logprob[:, :2]).ravel()))
+    windows = stage.SPECS["qvhighlights"].submission
+    qv = RecordSource(prepared["qvhighlights"][0]).samples[:1]
+    record = windows(qv, answers[:1])[0]
+    assert record["pred_relevant_windows"] == [[0.0, 1.0, pytest.approx(np.exp(-0.5))],
+                                               [2.0, 3.0, pytest.approx(np.exp(-0.1))]]
 
 
 @pytest.fixture(scope="module")
