@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from tempr1_jax.models.config import ModelConfig, config_from_hf_dict
@@ -173,7 +174,8 @@ def load_pretrained(path: str, mesh: Mesh | None = None, *, dtype=jnp.float32, p
 def save_pretrained(model: VisionLanguageModel, path: str, *, dtype=None, max_shard_bytes: int = 4 << 30):
     """Writes config.json and hub-layout safetensors (sharded past `max_shard_bytes`) that transformers loads.
 
-    `dtype` (e.g. jnp.bfloat16) converts on the way out; by default tensors keep their parameter dtype.
+    `dtype` (e.g. jnp.bfloat16) converts on the way out; by default tensors keep their parameter dtype. On several
+    hosts every process calls it alike (parameters that span hosts are gathered) and process 0 writes the folder.
     """
     os.makedirs(path, exist_ok=True)
     tensors: dict[str, np.ndarray] = {}
@@ -188,12 +190,17 @@ def save_pretrained(model: VisionLanguageModel, path: str, *, dtype=None, max_sh
             arr = arr.T.reshape(-1, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size)
         tensors[_hub_key(key, model.cfg.family)] = np.ascontiguousarray(arr)
 
+    writer = jax.process_index() == 0
     for p, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
-        arr = np.asarray(jax.device_get(var.get_value()))
+        value = var.get_value()
+        # A parameter sharded over several hosts is gathered by all of them (a collective); process 0 writes.
+        arr = np.asarray(value if value.is_fully_addressable else multihost_utils.process_allgather(value, tiled=True))
+        if not writer:
+            continue
         per_layer = layer_paths(p, arr.shape[0])
         for q, a in ([(p, arr)] if per_layer is None else zip(per_layer, arr)):
             put(q, a)
-    if jax.process_index() != 0:
+    if not writer:
         return
     shards, current, size = [], {}, 0
     for k, a in tensors.items():

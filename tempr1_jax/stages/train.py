@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import signal
 import time
 
 import jax
@@ -32,20 +31,7 @@ from tempr1_jax.stages import common, register_stage
 from tempr1_jax.train.checkpoint import Checkpointer
 from tempr1_jax.train.faults import FaultPolicy, FaultTracker
 from tempr1_jax.train.metrics import MetricsWriter, to_host
-
-
-class Preemption:
-    """Turns SIGTERM (TPU maintenance, spot reclaim) into a flag the loop checks after each step."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum, frame):
-        self.requested = True
-
-    def restore(self):
-        signal.signal(signal.SIGTERM, self._previous)
+from tempr1_jax.train.preemption import Preemption
 
 
 def learner_config(config: ml_collections.ConfigDict, stage: str, steps: int | None = None) -> LearnerConfig:
@@ -143,39 +129,37 @@ def run_training(config: ml_collections.ConfigDict, stage: str) -> dict:
     # next run resumes.
     stop_at = min(steps, done + s.steps_per_run) if s.get("steps_per_run", 0) else steps
     writer = MetricsWriter(workdir, stage, steps, done)
-    preemption = Preemption()
     step_fn = learner.grpo if stage == "grpo" else learner.sft
     last = {}
     meta = lambda **kw: {"stage": stage, "rollout_steps": done, "faults": faults.saved(), **kw}
-    try:
-        while done < stop_at and not preemption.requested:
-            batch = next(it)
-            t0 = time.perf_counter()
-            limit = faults.grad_norm_limit()
-            last = to_host(step_fn(batch, limit))
-            elapsed = time.perf_counter() - t0
-            done += 1
-            tokens = last.get("completion_tokens", last.get("answer_tokens", 0.0))
-            last.update(step_time=elapsed, tokens_per_s=tokens / elapsed)
-            note = faults.observe(done, last, limit)
-            writer.write(done, last)
-            if note:
-                writer.note(note)
-            if faults.must_stop:
-                raise faults.stop(ckpt, mu)
-            # Never while the last step was skipped: rotation would remove the last good checkpoint.
-            if (done % s.checkpoint_every == 0 or done == stop_at) and faults.healthy:
-                ckpt.save(learner, it.get_state(), meta())
-        if not faults.healthy:
-            writer.note(f"{stage}: ended on {len(faults.streak)} skipped step(s); no checkpoint written after the "
-                        f"last applied step, so the latest is step {(ckpt.latest_step() or 0) // mu}")
-        elif preemption.requested:
-            ckpt.save(learner, it.get_state(), meta(preempted=True), force=True)
-    finally:
-        ckpt.wait()
-        ckpt.close()
-        writer.close()
-        preemption.restore()
+    with Preemption() as preemption:
+        try:
+            while done < stop_at and not preemption.requested:
+                batch = next(it)
+                t0 = time.perf_counter()
+                limit = faults.grad_norm_limit()
+                last = to_host(step_fn(batch, limit))
+                elapsed = time.perf_counter() - t0
+                done += 1
+                tokens = last.get("completion_tokens", last.get("answer_tokens", 0.0))
+                last.update(step_time=elapsed, tokens_per_s=tokens / elapsed)
+                note = faults.observe(done, last, limit)
+                writer.write(done, last)
+                if note:
+                    writer.note(note)
+                if faults.must_stop:
+                    raise faults.stop(ckpt, mu)
+                stop = preemption.agreed()
+                # Never while the last step was skipped: rotation would remove the last good checkpoint.
+                if (done % s.checkpoint_every == 0 or done == stop_at or stop) and faults.healthy:
+                    ckpt.save(learner, it.get_state(), meta(preempted=stop), force=stop)
+            if not faults.healthy:
+                writer.note(f"{stage}: ended on {len(faults.streak)} skipped step(s); no checkpoint written after "
+                            f"the last applied step, so the latest is step {(ckpt.latest_step() or 0) // mu}")
+        finally:
+            ckpt.wait()
+            ckpt.close()
+            writer.close()
     return {"steps": done, "preempted": preemption.requested, **{k: v for k, v in last.items() if "/" not in k}}
 
 

@@ -1,4 +1,5 @@
-"""One process of the multi-process test: its share of a 4-prompt batch, one SFT and one GRPO step; prints metrics.
+"""One process of the multi-process test: its share of a 4-prompt batch, one SFT and one GRPO step; prints metrics
+and exports the trained model to TOKENIZER_DIR/export_<NUM_PROCESSES>.
 
     python multiprocess_worker.py PROCESS_ID NUM_PROCESSES PORT LOCAL_DEVICES TOKENIZER_DIR
 """
@@ -24,7 +25,7 @@ import jax  # noqa: E402
 from fixtures import CFG, features  # noqa: E402
 from tempr1_jax.data.batch import Buckets, collate  # noqa: E402
 from tempr1_jax.data.pipeline import rope_for  # noqa: E402
-from tempr1_jax.models import init_model, make_mesh  # noqa: E402
+from tempr1_jax.models import init_model, make_mesh, save_pretrained  # noqa: E402
 from tempr1_jax.processing.tokenizer import load_tokenizer  # noqa: E402
 from tempr1_jax.rl.grpo import GRPOConfig  # noqa: E402
 from tempr1_jax.rl.learner import Learner, LearnerConfig  # noqa: E402
@@ -49,4 +50,5 @@ learner = Learner(init_model(CFG, mesh, seed=4), mesh, cfg,
 out = {"devices": jax.device_count()}
 out.update({f"sft/{k}": float(v) for k, v in learner.sft(local).items() if "/" not in k})
 out.update({f"grpo/{k}": float(v) for k, v in learner.grpo(local).items() if "/" not in k or "reward/" in k})
+save_pretrained(learner.model(), os.path.join(tok_dir, f"export_{n}"))  # fsdp-sharded parameters span both hosts
 print("METRICS " + json.dumps(out), flush=True)

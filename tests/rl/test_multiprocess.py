@@ -1,4 +1,5 @@
-"""Two local processes with 4 CPU devices each give the losses of one process with 8 (jax.distributed, gloo)."""
+"""Two local processes with 4 CPU devices each give the losses and the exported weights of one process with 8
+(jax.distributed, gloo)."""
 import json
 import os
 import socket
@@ -8,6 +9,7 @@ import sys
 import numpy as np
 
 from fixtures import small_tokenizer
+from tempr1_jax.models.tensor_files import SafetensorsFile
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multiprocess_worker.py")
 
@@ -39,3 +41,7 @@ def test_two_processes_equal_one(tmp_path):
               "grpo/grad_norm"):
         assert a[k] == b[k], k  # both processes see the same global values
         np.testing.assert_allclose(a[k], one[k], rtol=1e-4, atol=1e-7, err_msg=k)
+    two, one = (SafetensorsFile(str(tmp_path / f"export_{n}" / "model.safetensors")) for n in (2, 1))
+    assert sorted(two.keys()) == sorted(one.keys())
+    for k in one.keys():
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-4, atol=1e-6, err_msg=k)
