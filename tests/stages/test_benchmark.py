@@ -2,13 +2,17 @@
 
 - answers equal to the ground truth, written as submissions, score full marks: every qid maps to its annotation;
 - the stage's metrics are what `tempr1_jax.eval` computes from the submission it wrote;
-- a resumed run equals an uninterrupted one and does not redo finished batches.
+- a resumed run equals an uninterrupted one and does not redo finished batches;
+- two processes answer as one does, and only process 0 writes and scores.
 """
 import csv
 import importlib.util
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -304,3 +308,31 @@ def test_a_qwen3_vl_checkpoint_is_scored_like_a_qwen2_5_vl_one(prepared, tmp_pat
         for scorer in stage.SPECS[name].scorers:
             assert m["scores"][scorer] == evaluate(scorer, prepared[name][1], str(outdir / stage.SPECS[name].file),
                                                    **dict(config.benchmark[name].options[scorer]))
+
+
+def test_two_processes_answer_like_one_and_only_process_zero_writes(prepared, checkpoint, tmp_path):
+    names = ["charades_sta", "activitynet_tal"]
+    one = run(_config(tmp_path / "one", prepared, checkpoint, names))["benchmark"]
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = json.dumps({"workdir": str(tmp_path / "two"), "prepared": prepared, "checkpoint": checkpoint,
+                       "names": names})
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_worker.py")
+    procs = [subprocess.Popen([sys.executable, worker, str(i), "2", str(port), args], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    summaries = []
+    for p in procs:
+        out, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-3000:]
+        summaries.append(json.loads(next(l for l in out.splitlines() if l.startswith("SUMMARY "))[8:]))
+    for name in names:
+        assert summaries[0][name]["scores"] == one[name]["scores"]
+        assert "scores" not in summaries[1][name]  # process 1 neither scores nor writes
+        a, b = ([json.loads(line) for line in open(tmp_path / d / "benchmark" / os.path.basename(checkpoint) / name
+                                                  / "answers.jsonl")] for d in ("two", "one"))
+        assert [r["uid"] for r in a] == [r["uid"] for r in b]  # each sample once: only process 0 appends
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x.pop("confidences"), y.pop("confidences"), rtol=1e-5)
+            assert x == y
