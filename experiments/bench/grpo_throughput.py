@@ -63,10 +63,12 @@ def main():
         from tempr1_jax.processing.tokenizer import train_small_tokenizer
         import tempfile
         tok = train_small_tokenizer(["<answer>1.0 to 2.5</answer>"] * 50, tempfile.mkdtemp() + "/tok.json", 300)
-    learner = Learner(model, mesh, LearnerConfig(optimizer=OptimizerConfig(learning_rate=1e-6), grpo=gcfg),
+    side = 2 * int(np.ceil(np.sqrt(args.video_tokens / 4)))  # merged grid side for ~video_tokens per prompt
+    # Vision rows as wide as one frame's patches, as the stages size them from the data's sampling budgets.
+    learner = Learner(model, mesh, LearnerConfig(optimizer=OptimizerConfig(learning_rate=1e-6), grpo=gcfg,
+                                                 slice_width=side * side),
                       token_tables(tok, cfg.text.vocab_size))
     rng = np.random.default_rng(0)
-    side = 2 * int(np.ceil(np.sqrt(args.video_tokens / 4)))  # merged grid side for ~video_tokens per prompt
     t = max(1, args.video_tokens // ((side // 2) ** 2))
     grid = np.array([t, side, side])
     n_vis = int(grid.prod()) // 4
@@ -81,7 +83,7 @@ def main():
     L = len(feats[0].input_ids)
     batch = collate(feats, Buckets(text=(L,), patches=(int(grid.prod()),), answer=8), cfg.pad_token_id,
                     rope_for(cfg))
-    dev, layout = global_batch(batch, learner.mesh, learner.model_cfg)
+    dev, layout = global_batch(batch, learner.mesh, learner.model_cfg, learner.cfg.slice_width)
     kw = dict(graphdef=learner.graphdef, cfg=gcfg)
     rollout = jax.jit(functools.partial(grpo.rollout, **kw))
     score = jax.jit(functools.partial(grpo.score, cfg=gcfg))
