@@ -128,9 +128,8 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
         check_rows_split(B, mesh)
     n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
     shapes = dict(input_ids_BL=((B, L), np.int32), attention_mask_BL=((B, L), bool),
-                  positions_3BL=((3, B, L), np.int32), rope_deltas_B=((B,), np.int32),
-                  pixel_values_SP=((S, model_cfg.vision.patch_dim), np.float32),
-                  pixel_segment_ids_S=((S,), np.int32), video_grid_thw_B3=((B, 3), np.int32),
+                  positions_3BL=((3, B, L), np.int32),
+                  pixel_values_SP=((S, model_cfg.vision.patch_dim), np.float32), video_grid_thw_B3=((B, 3), np.int32),
                   second_per_grid_ts_B=((B,), np.float32), gt_intervals_BN2=((B, 32, 2), np.float32),
                   gt_counts_B=((B,), np.int32), duration_B=((B,), np.float32), task_B=((B,), np.int32),
                   answer_B=((B,), np.int32), answer_ids_BA=((B, A), np.int32), answer_mask_BA=((B, A), bool),

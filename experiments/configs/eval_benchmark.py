@@ -54,7 +54,7 @@ def get_config(run: str = ",".join(SPLITS)) -> ml_collections.ConfigDict:
     c.benchmark.run = tuple(name for name in run.split(",") if name)
     c.benchmark.checkpoint = ""  # a stage of the workdir ("grpo") or an Orbax checkpoints folder; "" = config.model
     c.benchmark.batch_size = 8  # a multiple of the mesh's data x fsdp devices shards the rows
-    c.benchmark.max_new_tokens = 512
+    c.benchmark.max_new_tokens = 1024  # the paper configs' training budget: a longer thought is not cut and failed
     c.benchmark.think = True  # ask for a <think> block before the answer, as in training
     # TempR1 caps a video at 3584 visual tokens = 14336 patches; prompts of long paragraphs need the 8192 text bucket.
     c.benchmark.buckets = ml_collections.ConfigDict(dict(text=(4096, 8192), patches=(14336,), answer=2048))

@@ -38,9 +38,9 @@ class Batch:
 
     Prompt (left-padded, so all prompts end at column L - 1 and generation appends in step):
       input_ids_BL int32, attention_mask_BL bool, positions_3BL int32 (M-RoPE t/h/w ids of
-      `rope_index.get_rope_index`, padded columns 1), rope_deltas_B int32 (decode step k sits at L + k + delta).
+      `rope_index.get_rope_index`, padded columns 1).
     Vision (the videos of all rows concatenated in row order, then zero rows up to S):
-      pixel_values_SP float32 [S, 1176], pixel_segment_ids_S int32 (the row b a patch belongs to, -1 for padding),
+      pixel_values_SP float32 [S, 1176] (row b's patches follow row b - 1's; `video_grid_thw_B3` says how many),
       video_grid_thw_B3 int32 (grid_t, grid_h, grid_w of row b's video), second_per_grid_ts_B float32.
     Ground truth, as the on-device rewards take it:
       gt_intervals_BN2 float32 [B, 32, 2] seconds (zero beyond gt_counts_B), gt_counts_B int32, duration_B float32,
@@ -52,9 +52,7 @@ class Batch:
     input_ids_BL: np.ndarray
     attention_mask_BL: np.ndarray
     positions_3BL: np.ndarray
-    rope_deltas_B: np.ndarray
     pixel_values_SP: np.ndarray
-    pixel_segment_ids_S: np.ndarray
     video_grid_thw_B3: np.ndarray
     second_per_grid_ts_B: np.ndarray
     gt_intervals_BN2: np.ndarray
@@ -111,10 +109,8 @@ def pad_batch(batch: Batch, text: int, patches: int, pad_id: int) -> Batch:
     return dataclasses.replace(
         batch, input_ids_BL=left(batch.input_ids_BL, pad_id),
         attention_mask_BL=left(batch.attention_mask_BL, False), positions_3BL=left(batch.positions_3BL, 1),
-        rope_deltas_B=batch.rope_deltas_B - d,  # decode step k sits at L + k + delta, and L grew by d
         pixel_values_SP=np.concatenate([batch.pixel_values_SP, np.zeros((patches - S,) + batch.pixel_values_SP.shape[1:],
-                                                                        batch.pixel_values_SP.dtype)]),
-        pixel_segment_ids_S=np.concatenate([batch.pixel_segment_ids_S, np.full((patches - S,), -1, np.int32)]))
+                                                                        batch.pixel_values_SP.dtype)]))
 
 
 def collate(features: Sequence[Features], buckets: Buckets, pad_id: int, rope) -> Batch:
@@ -127,7 +123,6 @@ def collate(features: Sequence[Features], buckets: Buckets, pad_id: int, rope) -
     ids_BL = np.full((B, L), pad_id, np.int32)
     mask_BL = np.zeros((B, L), bool)
     pixels_SP = np.zeros((S, features[0].pixel_values_SP.shape[1]), np.float32)
-    segments_S = np.full((S,), -1, np.int32)
     answers_BA = np.full((B, A), pad_id, np.int32)
     answer_mask_BA = np.zeros((B, A), bool)
     intervals_BN2 = np.zeros((B, MAX_INTERVALS, 2), np.float32)
@@ -136,7 +131,6 @@ def collate(features: Sequence[Features], buckets: Buckets, pad_id: int, rope) -
         ids_BL[b, L - len(f.input_ids):] = f.input_ids
         mask_BL[b, L - len(f.input_ids):] = True
         pixels_SP[row: row + len(f.pixel_values_SP)] = f.pixel_values_SP
-        segments_S[row: row + len(f.pixel_values_SP)] = b
         row += len(f.pixel_values_SP)
         if len(f.answer_ids) > A:
             raise ValueError(f"reference answer of {len(f.answer_ids)} tokens exceeds Buckets.answer={A}")
@@ -145,11 +139,10 @@ def collate(features: Sequence[Features], buckets: Buckets, pad_id: int, rope) -
         intervals_BN2[b, : len(f.intervals_N2)] = f.intervals_N2
     grid_B3 = np.stack([f.video_grid_thw for f in features]).astype(np.int32)
     spg_B = np.array([f.second_per_grid_t for f in features], np.float32)
-    positions_3BL, deltas_B = rope(ids_BL, mask_BL, None, grid_B3, spg_B)
+    positions_3BL, _ = rope(ids_BL, mask_BL, None, grid_B3, spg_B)
     return Batch(
         input_ids_BL=ids_BL, attention_mask_BL=mask_BL,
-        positions_3BL=np.asarray(positions_3BL, np.int32), rope_deltas_B=np.asarray(deltas_B, np.int32),
-        pixel_values_SP=pixels_SP, pixel_segment_ids_S=segments_S, video_grid_thw_B3=grid_B3,
+        positions_3BL=np.asarray(positions_3BL, np.int32), pixel_values_SP=pixels_SP, video_grid_thw_B3=grid_B3,
         second_per_grid_ts_B=spg_B, gt_intervals_BN2=intervals_BN2,
         gt_counts_B=np.array([len(f.intervals_N2) for f in features], np.int32),
         duration_B=np.array([f.duration for f in features], np.float32),

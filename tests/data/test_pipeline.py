@@ -47,8 +47,7 @@ def test_batch_has_the_documented_shapes(sources):
     assert L in BUCKETS.text and S // B in BUCKETS.patches and S % B == 0
     expect = {
         "input_ids_BL": ((B, L), np.int32), "attention_mask_BL": ((B, L), np.bool_),
-        "positions_3BL": ((3, B, L), np.int32), "rope_deltas_B": ((B,), np.int32),
-        "pixel_values_SP": ((S, 1176), np.float32), "pixel_segment_ids_S": ((S,), np.int32),
+        "positions_3BL": ((3, B, L), np.int32), "pixel_values_SP": ((S, 1176), np.float32),
         "video_grid_thw_B3": ((B, 3), np.int32), "second_per_grid_ts_B": ((B,), np.float32),
         "gt_intervals_BN2": ((B, MAX_INTERVALS, 2), np.float32), "gt_counts_B": ((B,), np.int32),
         "duration_B": ((B,), np.float32), "task_B": ((B,), np.int32), "answer_B": ((B,), np.int32),
@@ -61,8 +60,8 @@ def test_batch_has_the_documented_shapes(sources):
         assert value.shape == shape and value.dtype == dtype, (name, value.shape, value.dtype)
 
     patches_B = np.prod(batch.video_grid_thw_B3, axis=1)
-    np.testing.assert_array_equal(np.bincount(batch.pixel_segment_ids_S[batch.pixel_segment_ids_S >= 0]), patches_B)
-    assert np.all(batch.pixel_values_SP[batch.pixel_segment_ids_S < 0] == 0)
+    assert np.all(np.abs(batch.pixel_values_SP[: patches_B.sum()]).sum(1) > 0)  # the rows' patches, packed
+    assert np.all(batch.pixel_values_SP[patches_B.sum():] == 0)
     np.testing.assert_array_equal((batch.input_ids_BL == MODEL.video_token_id).sum(1), patches_B // 4)
     assert np.all(batch.attention_mask_BL[:, -1])  # left padding: every prompt ends in the last column
     for b in range(B):
@@ -82,12 +81,11 @@ def test_batch_has_the_documented_shapes(sources):
 
 def test_positions_equal_get_rope_index(sources):
     for batch in take(pipeline.make_dataset(sources, CFG), 2):
-        positions, deltas = rope_index.get_rope_index(
+        positions, _ = rope_index.get_rope_index(
             batch.input_ids_BL, batch.attention_mask_BL, None, batch.video_grid_thw_B3, batch.second_per_grid_ts_B,
             spatial_merge_size=2, tokens_per_second=2, image_token_id=151655, video_token_id=151656,
             vision_start_token_id=151652)
         np.testing.assert_array_equal(batch.positions_3BL, positions)
-        np.testing.assert_array_equal(batch.rope_deltas_B, deltas)
         # Left padding changes no valid position: each row equals its unpadded prompt on its own.
         b = 1
         valid = batch.attention_mask_BL[b]
