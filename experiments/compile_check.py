@@ -69,18 +69,22 @@ def topology_devices(name: str):
 
 
 def clip_grids(config, model_cfg, n: int):
-    """(t, h, w) patch grids and seconds per grid step of n clips: one 8 s clip, then 150 s clips. Frames are the
-    records' (sampled and sized by `config.video`); Qwen3-VL's processor resizes them again to its own grid."""
+    """(t, h, w) patch grids and seconds per grid step of n clips: one 8 s clip, then 150 s clips of 720p (a config
+    with a `synthetic` corpus: its shortest, then its longest videos at its resolution). Frames are the records'
+    (sampled and sized by `config.video`); Qwen3-VL's processor resizes them again to its own grid."""
     import numpy as np
     from tempr1_jax.processing import qwen3vl_processor
     from tempr1_jax.processing.vision import sample_frame_indices, video_frame_size
     sampling = _video_sampling(config)
     v = model_cfg.vision
+    seconds, fps, source_hw = CLIP_SECONDS, SOURCE_FPS, SOURCE_HW
+    if "synthetic" in config:
+        seconds, fps, source_hw = tuple(config.synthetic.duration), config.synthetic.fps, config.synthetic.resolution
     grids, spg = [], []
     for i in range(n):
-        total = int(CLIP_SECONDS[min(i, 1)] * SOURCE_FPS)
-        frames = len(sample_frame_indices(total, SOURCE_FPS, sampling))
-        h, w = video_frame_size(*SOURCE_HW, frames, sampling)
+        total = int(seconds[min(i, 1)] * fps)
+        frames = len(sample_frame_indices(total, fps, sampling))
+        h, w = video_frame_size(*source_hw, frames, sampling)
         if model_cfg.family == "qwen3_vl":
             h, w = qwen3vl_processor.frame_size(frames, h, w, qwen3vl_processor.sampling_for(model_cfg))
         grids.append((-(-frames // v.temporal_patch_size), h // v.patch_size, w // v.patch_size))
@@ -115,6 +119,9 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     from tempr1_jax.models.vision import vision_layout
     from tempr1_jax.stages.common import vision_slice_width
 
+    if stage == "benchmark" and "eval" not in config:
+        raise ValueError("--stage=benchmark compiles a config's eval decoding (config.eval, config.data.buckets); "
+                         "this config has no eval section: give the training config the checkpoint comes from")
     B = config.eval.batch_size if stage == "benchmark" else (config[stage].get("batch_size") or config.data.batch_size)
     L = max(config.data.buckets.text)
     S_row = max(config.data.buckets.patches)

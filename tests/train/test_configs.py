@@ -1,11 +1,16 @@
-"""The paper configs carry TempR1's recipe and build a learner configuration without error."""
+"""Every experiment config passes its stages' checks and traces their steps at its own shapes; the paper configs
+carry TempR1's recipe."""
 import importlib.util
 import os
+import sys
 
 import pytest
 
 from tempr1_jax.stages.train import learner_config
 from tiny_run import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+CONFIGS = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "experiments", "configs")) if f.endswith(".py"))
 
 
 def _load(name):
@@ -55,3 +60,40 @@ def test_demo_paths_follow_a_workdir_override():
     c.workdir = "{workdir}/x"
     with pytest.raises(ValueError, match="cannot itself refer to"):
         expand_workdir(c)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_checks_and_traces_the_steps_of_its_stages(name, prepared):
+    """Abstractly (no weights), at the config's largest buckets, on the 8 test devices with the config's mesh: a
+    bad setting, a batch that does not split over the mesh or a clip too large for the buckets fails here."""
+    import jax
+    from compile_check import lower_step
+    from tempr1_jax.models import make_mesh
+    from tempr1_jax.models.config import preset
+    from tempr1_jax.stages import CHECKS, expand_workdir
+    from tempr1_jax.stages import answer, benchmark, evaluate, prepare, report, train  # noqa: F401  (registering)
+
+    c = _load(name)
+    if c.tokenizer.startswith("{workdir}"):  # made by the demo's prepare stage: the tiny corpus's stands in
+        c.tokenizer = os.path.join(prepared, "data/tokenizer.json")
+    c = expand_workdir(c)
+    for stage in c.stages:
+        CHECKS.get(stage, lambda config: None)(c)
+    # compile_check's "benchmark" step is the eval stage's greedy decoding at the config's data buckets.
+    traced = [s for s in c.stages if s in ("sft", "grpo")] + (["benchmark"] if "eval" in c.stages else [])
+    mesh = make_mesh(tuple(c.mesh.shape), jax.devices())
+    for stage in traced:
+        _, shapes, _ = lower_step(c, stage, mesh, preset(c.model.preset))
+        if stage == "benchmark":
+            assert shapes.completion_tokens == c.eval.max_new_tokens
+            continue
+        assert shapes.prompts == (c[stage].get("batch_size") or c.data.batch_size)
+        assert shapes.prompt_tokens == max(c.data.buckets.text)
+        if stage == "grpo":
+            assert (shapes.group_size, shapes.completion_tokens) == (c.grpo.group_size,
+                                                                    c.grpo.sampling.max_new_tokens)
+    if "eval" in c.stages:  # evaluation decodes as long as training sampled
+        assert c.eval.max_new_tokens == c.grpo.sampling.max_new_tokens
+    if "benchmark" in c.stages:  # the paper configs' training budget
+        assert c.benchmark.max_new_tokens == _load("tempr1_7b").grpo.sampling.max_new_tokens
+    assert traced or c.stages == ("benchmark",), f"{name}: no stage of {c.stages} was traced"
