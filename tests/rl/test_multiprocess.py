@@ -2,22 +2,16 @@
 (jax.distributed, gloo)."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 
 from fixtures import small_tokenizer
+from tests.processes import free_port, worker_env
 from tempr1_jax.models.tensor_files import SafetensorsFile
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multiprocess_worker.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _metrics(proc) -> dict:
@@ -29,10 +23,10 @@ def _metrics(proc) -> dict:
 
 def test_two_processes_equal_one(tmp_path):
     small_tokenizer(str(tmp_path))
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
+    env = worker_env()
     run = lambda *a: subprocess.Popen([sys.executable, WORKER, *map(str, a), tmp_path], env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    port = _free_port()
+    port = free_port()
     two = [run(0, 2, port, 4), run(1, 2, port, 4)]
     one = _metrics(run(0, 1, 0, 8))
     a, b = (_metrics(p) for p in two)

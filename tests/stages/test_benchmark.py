@@ -10,7 +10,6 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -30,6 +29,7 @@ from tempr1_jax.stages.common import token_tables
 from tempr1_jax.train.checkpoint import Checkpointer
 from tests.datasets.test_builders import SMALL, load
 from tests.experiments.tiny_checkpoint import VOCAB, write_tiny_checkpoint
+from tests.processes import free_port, worker_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DURATIONS = {"vidA": 8.0, "vidB": 6.0}
@@ -313,10 +313,8 @@ def test_a_qwen3_vl_checkpoint_is_scored_like_a_qwen2_5_vl_one(prepared, tmp_pat
 def test_two_processes_answer_like_one_and_only_process_zero_writes(prepared, checkpoint, tmp_path):
     names = ["charades_sta", "activitynet_tal"]
     one = run(_config(tmp_path / "one", prepared, checkpoint, names))["benchmark"]
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    env = worker_env()
+    port = free_port()
     args = json.dumps({"workdir": str(tmp_path / "two"), "prepared": prepared, "checkpoint": checkpoint,
                        "names": names})
     worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_worker.py")

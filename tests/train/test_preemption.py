@@ -2,18 +2,13 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
+from tests.processes import free_port, worker_env
+
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "preemption_worker.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _steps_written(path: str) -> int:
@@ -25,8 +20,8 @@ def _steps_written(path: str) -> int:
 
 def test_a_signal_to_one_process_stops_both_after_the_same_step(prepared, tmp_path):
     workdir = str(tmp_path / "run")
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
-    port = _free_port()
+    env = worker_env()
+    port = free_port()
     procs = [subprocess.Popen([sys.executable, WORKER, str(i), "2", str(port), prepared, workdir], env=env,
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
     metrics = os.path.join(workdir, "sft", "metrics.jsonl")
