@@ -1,8 +1,9 @@
 """The demo's pipeline in miniature (synthetic corpus -> cold start -> GRPO) raises the training reward.
 
 GRPO's rollouts after a short cold start earn far more reward than the same GRPO steps from random weights, whose
-completions are never well formed. (That GRPO then raises held-out localization on every task is what the demo
-itself shows, at a size that does not fit a test.)
+completions are never well formed. Whether GRPO raises held-out localization over its cold start is what the demo's
+report measures, against a blind baseline and with intervals; at test size the change is within noise (-0.07 to +0.22
+across runs), so no test asserts it.
 """
 import json
 import os
