@@ -104,6 +104,7 @@ def get_config() -> ml_collections.ConfigDict:
         learning_rate=1e-6,  # [not stated; TRL 0.15 default, which VideoChat-R1 keeps]
         warmup_steps=0, schedule="constant", weight_decay=0.0, b1=0.9, b2=0.999, eps=1e-8, max_grad_norm=1.0))
 
-    c.eval = ml_collections.ConfigDict(dict(checkpoints=("grpo",), batch_size=16, max_new_tokens=1024))
+    c.eval = ml_collections.ConfigDict(dict(checkpoints=("grpo",), batch_size=16, max_new_tokens=1024,
+                                            reference_nll=True))  # see demo.py
     c.answer = ml_collections.ConfigDict(dict(video="", query="", max_new_tokens=1024))
     return c

@@ -4,6 +4,7 @@ device. It holds no optimizer state and no reference copy, so a 7B model evaluat
     policy = Policy(model, mesh, tables, sampling, rewards)
     policy.load_params(Checkpointer(path).read_params(policy.params)[0])
     out = policy.evaluate(batch)      # tokens, lengths, parsed intervals/count/letter, rewards: host numpy arrays
+    nll = policy.reference_nll(batch) # the reference answers' nats given the video and given blank frames
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import dataclasses
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
@@ -23,7 +25,7 @@ from tempr1_jax.rewards.compute import compute_rewards
 from tempr1_jax.rewards.config import RewardConfig
 from tempr1_jax.rewards.parser import TokenTables, interval_logprob, parse_ids
 from tempr1_jax.rl.global_batch import global_batch, host_values, replicate
-from tempr1_jax.rl.grpo import prompt_inputs
+from tempr1_jax.rl.grpo import GRPOConfig, prompt_inputs, sequence_logprobs
 from tempr1_jax.sampling.sampler import SamplingConfig, sample
 
 
@@ -36,6 +38,7 @@ class Policy:
         self._answer = jax.jit(functools.partial(answer_and_score, graphdef=self.graphdef,
                                                  sampling=dataclasses.replace(sampling, temperature=0.0),
                                                  rewards=rewards))
+        self._reference_nll = jax.jit(functools.partial(reference_nll, graphdef=self.graphdef))
 
     def load_params(self, params: nnx.State):
         """Replaces the weights (a whole model state, sharded as `self.params`)."""
@@ -53,6 +56,15 @@ class Policy:
         with mesh_context(self.mesh):
             return host_values(self._answer(self.params, dev, layout, self.tables))
 
+    def reference_nll(self, batch: Batch) -> dict[str, np.ndarray]:
+        """Each row's reference answer (`answer_ids_BA`), teacher-forced: its negative log-likelihood in nats, summed
+        over its tokens, given the row's video (`reference_nll`) and given blank frames of the same shape
+        (`reference_nll_blank`: every patch at the normalization mean, a uniform grey video). A model that uses
+        the frames finds its reference answers likelier with them; for one that ignores them the two are equal."""
+        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.slice_width)
+        with mesh_context(self.mesh):
+            return host_values(self._reference_nll(self.params, dev, layout))
+
 
 def answer_and_score(params: nnx.State, batch: Batch, layout: VisionLayout, tables: TokenTables, *, graphdef,
                      sampling: SamplingConfig, rewards: RewardConfig) -> dict[str, jax.Array]:
@@ -64,3 +76,16 @@ def answer_and_score(params: nnx.State, batch: Batch, layout: VisionLayout, tabl
             "interval_logprob": interval_logprob(parsed, out.logprobs_BT),
             "count": parsed.count, "letter": parsed.letter, "well_formed": parsed.well_formed,
             **{f"reward_{k}": scores[k] for k in ("total", "format", "localization", "classification")}}
+
+
+def reference_nll(params: nnx.State, batch: Batch, layout: VisionLayout, *, graphdef) -> dict[str, jax.Array]:
+    model = nnx.merge(graphdef, params)
+    mask_BA = batch.answer_mask_BA
+
+    def nll(pixels_SP):
+        logp_BA, _ = sequence_logprobs(model, dataclasses.replace(batch, pixel_values_SP=pixels_SP), layout,
+                                       batch.answer_ids_BA, mask_BA, 1, GRPOConfig.logprob_chunk)
+        return -jnp.where(mask_BA, logp_BA, 0.0).sum(axis=1)
+
+    return {"reference_nll": nll(batch.pixel_values_SP),
+            "reference_nll_blank": nll(jnp.zeros_like(batch.pixel_values_SP))}

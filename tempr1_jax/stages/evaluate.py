@@ -4,6 +4,8 @@ For every checkpoint (a stage name such as "sft" or "grpo", or "init" for the st
 `<workdir>/eval/<name>/predictions.jsonl` (each sample's text, parsed intervals and rewards) and `metrics.json`: per
 task the format rate, the mean localization reward, and the task's metric (mIoU for tg and dtg, union IoU for vhd,
 accuracy and evidence union IoU for gvqa, mF1 over IoU 0.1/0.3/0.5/0.7 for tal, as E.T.Bench defines it).
+With `config.eval.reference_nll`, each row also carries its reference answer's negative log-likelihood (nats, summed
+over its tokens) given the video and given blank frames (`Policy.reference_nll`): how much the model reads the video.
 """
 from __future__ import annotations
 
@@ -78,6 +80,8 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, name: str) -> dict:
     rows = []
     for batch in tqdm(ds, desc=f"eval {name}", unit="batch", disable=jax.process_index() != 0):
         out = policy.evaluate(batch)
+        if config.eval.get("reference_nll", False):
+            out.update(policy.reference_nll(batch))
         for b in range(len(batch.task_B)):
             sample = source.samples[int(batch.source_index_B[b])]
             n = int(out["count"][b])
@@ -87,7 +91,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, name: str) -> dict:
                 "well_formed": bool(out["well_formed"][b]),
                 "pred": out["intervals"][b, :n].tolist() if out["well_formed"][b] else [],
                 "gt": [list(iv) for iv in sample.intervals], "duration": float(batch.duration_B[b]),
-                **{k: float(out[k][b]) for k in out if k.startswith("reward_")},
+                **{k: float(out[k][b]) for k in out if k.startswith(("reward_", "reference_nll"))},
             })
     metrics = task_metrics(rows)
     outdir = os.path.join(config.workdir, "eval", name)

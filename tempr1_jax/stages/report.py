@@ -4,7 +4,9 @@ Reads `<workdir>/eval/<name>/predictions.jsonl` for the names in `config.eval.ch
 fits the blind baseline (`stages.blind`) on the training split and scores it on the held-out one; writes
 `<workdir>/report/results.md`, `results.csv`, `results.json`, `reward_curves.png` and `timelines.png`. Every metric
 comes with a bootstrap 95% interval over the held-out samples, and the last checkpoint's gain over the first with a
-paired one (the same resampled samples for both).
+paired one (the same resampled samples for both). When the eval rows carry `reference_nll` (`config.eval.reference_nll`),
+a second table asks whether each model looks at the video: how many nats likelier its reference answers are with the
+frames than with blank ones, per task, with 95% intervals (0 is a model that ignores the video).
 """
 from __future__ import annotations
 
@@ -73,6 +75,34 @@ def results(rows_by_name: dict[str, list[dict]]) -> dict:
                                  "ci95": _interval(means_RK[:, last] - means_RK[:, first])}
             out[f"{task} {metric}"] = entry
     return out
+
+
+def video_gain(rows_by_name: dict[str, list[dict]]) -> dict:
+    """Per task, per model whose rows carry them: the mean reference-answer NLL (nats) with the video and with blank
+    frames, and the gain (blank - video) with its bootstrap 95% interval."""
+    out = {}
+    for task in TASKS:
+        for name, rows in rows_by_name.items():
+            rs = [r for r in rows if r["task"] == task and "reference_nll" in r]
+            if not rs:
+                continue
+            real_N = np.array([r["reference_nll"] for r in rs])
+            blank_N = np.array([r["reference_nll_blank"] for r in rs])
+            out.setdefault(task, {})[name] = {
+                "samples": len(rs), "nll_video": float(real_N.mean()), "nll_blank": float(blank_N.mean()),
+                "gain": float((blank_N - real_N).mean()),
+                "ci95": _interval(bootstrap((blank_N - real_N)[:, None])[:, 0])}
+    return out
+
+
+def video_gain_table(gain: dict) -> str:
+    md = ("| task | model | reference answer NLL, video (nats) | blank frames (nats) | gain from the video [95% CI] |\n"
+          "|---|---|---|---|---|\n")
+    for task, by_name in gain.items():
+        for name, e in by_name.items():
+            md += (f"| {task} | {name} | {e['nll_video']:.2f} | {e['nll_blank']:.2f} | {e['gain']:+.2f} "
+                   f"[{e['ci95'][0]:+.2f}, {e['ci95'][1]:+.2f}] |\n")
+    return md
 
 
 def results_table(res: dict, names) -> tuple[str, list[list]]:
@@ -155,6 +185,11 @@ def run_report(config: ml_collections.ConfigDict) -> dict:
     rows_by_name.update({n: _load(config.workdir, n) for n in config.eval.checkpoints})
     res = results(rows_by_name)
     md, table = results_table(res, list(rows_by_name))
+    gain = video_gain(rows_by_name)
+    if gain:
+        res = {**res, "video_gain": gain}
+        md += "\nDoes the model look at the video? Its reference answers' likelihood with the frames and without:\n\n"
+        md += video_gain_table(gain)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md)
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:

@@ -59,3 +59,22 @@ def test_results_put_the_blind_baseline_beside_each_model():
     assert e["diff"]["of"] == ["grpo", "sft"] and e["diff"]["mean"] == pytest.approx(-25.0)
     md, table = report.results_table(res, list(rows))
     assert table[0][3:6] == ["blind [95% CI]", "sft [95% CI]", "grpo [95% CI]"] and "16.2 [" in md
+
+
+def test_the_video_gain_is_how_much_likelier_each_models_reference_answers_are_with_the_frames():
+    rng = np.random.default_rng(0)
+    real = rng.uniform(2, 4, 40)
+    rows = {"blind": [{"uid": f"u{i}", "task": "tg"} for i in range(40)],  # the baseline reads no video
+            "sft": [{"uid": f"u{i}", "task": "tg", "reference_nll": r, "reference_nll_blank": r} for i, r in
+                    enumerate(real)],
+            "grpo": [{"uid": f"u{i}", "task": "tg", "reference_nll": r, "reference_nll_blank": r + 1.5 + 0.1 * (i % 3)}
+                     for i, r in enumerate(real)]}
+    gain = report.video_gain(rows)
+    assert set(gain["tg"]) == {"sft", "grpo"}
+    assert gain["tg"]["sft"]["gain"] == 0.0 and gain["tg"]["sft"]["ci95"] == [0.0, 0.0]
+    g = gain["tg"]["grpo"]
+    assert g["gain"] == pytest.approx(1.5 + 0.1 * np.mean(np.arange(40) % 3))
+    assert 1.5 <= g["ci95"][0] < g["gain"] < g["ci95"][1] <= 1.7
+    assert g["nll_video"] == pytest.approx(real.mean()) and g["nll_blank"] == pytest.approx(real.mean() + g["gain"])
+    md = report.video_gain_table(gain)
+    assert "| tg | grpo |" in md and f"{g['gain']:+.2f}" in md
