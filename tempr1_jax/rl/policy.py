@@ -4,7 +4,7 @@ device. It holds no optimizer state and no reference copy, so a 7B model evaluat
     policy = Policy(model, mesh, tables, sampling, rewards)
     policy.load_params(Checkpointer(path).read_params(policy.params)[0])
     out = policy.evaluate(batch)      # tokens, lengths, parsed intervals/count/letter, rewards: host numpy arrays
-    nll = policy.reference_nll(batch) # the reference answers' nats given the video and given blank frames
+    nll = policy.reference_nll(batch) # the reference answers' nats: given the video, blank and reversed frames
 """
 from __future__ import annotations
 
@@ -58,12 +58,22 @@ class Policy:
 
     def reference_nll(self, batch: Batch) -> dict[str, np.ndarray]:
         """Each row's reference answer (`answer_ids_BA`), teacher-forced: its negative log-likelihood in nats, summed
-        over its tokens, given the row's video (`reference_nll`) and given blank frames of the same shape
-        (`reference_nll_blank`: every patch at the normalization mean, a uniform grey video). A model that uses
-        the frames finds its reference answers likelier with them; for one that ignores them the two are equal."""
-        dev, layout = global_batch(batch, self.mesh, self.model_cfg, self.slice_width)
-        with mesh_context(self.mesh):
-            return host_values(self._reference_nll(self.params, dev, layout))
+        over its tokens, given the row's video (`reference_nll`), given blank frames of the same shape
+        (`reference_nll_blank`: every patch at the normalization mean, a uniform grey video) and given its own frame
+        groups in reverse order (`reference_nll_reversed`: the same content at mirrored times). A model that ignores
+        the frames scores all three alike; one that reads *when* things happen finds its reference answers
+        unlikelier when time runs backwards. Blank frames are far from any training video, so their gap also counts
+        what the frames do for the answer's form; the reversed ones change only the times."""
+        variants = {"reference_nll": batch.pixel_values_SP,
+                    "reference_nll_blank": np.zeros_like(batch.pixel_values_SP),
+                    "reference_nll_reversed": reversed_frame_groups(batch)}
+        out = {}
+        for name, pixels_SP in variants.items():
+            dev, layout = global_batch(dataclasses.replace(batch, pixel_values_SP=pixels_SP), self.mesh,
+                                       self.model_cfg, self.slice_width)
+            with mesh_context(self.mesh):
+                out[name] = host_values(self._reference_nll(self.params, dev, layout))
+        return out
 
 
 def answer_and_score(params: nnx.State, batch: Batch, layout: VisionLayout, tables: TokenTables, *, graphdef,
@@ -78,14 +88,21 @@ def answer_and_score(params: nnx.State, batch: Batch, layout: VisionLayout, tabl
             **{f"reward_{k}": scores[k] for k in ("total", "format", "localization", "classification")}}
 
 
-def reference_nll(params: nnx.State, batch: Batch, layout: VisionLayout, *, graphdef) -> dict[str, jax.Array]:
+def reference_nll(params: nnx.State, batch: Batch, layout: VisionLayout, *, graphdef) -> jax.Array:
+    """[B] nats of each row's reference answer given its prompt."""
     model = nnx.merge(graphdef, params)
-    mask_BA = batch.answer_mask_BA
+    logp_BA, _ = sequence_logprobs(model, batch, layout, batch.answer_ids_BA, batch.answer_mask_BA, 1,
+                                   GRPOConfig.logprob_chunk)
+    return -jnp.where(batch.answer_mask_BA, logp_BA, 0.0).sum(axis=1)
 
-    def nll(pixels_SP):
-        logp_BA, _ = sequence_logprobs(model, dataclasses.replace(batch, pixel_values_SP=pixels_SP), layout,
-                                       batch.answer_ids_BA, mask_BA, 1, GRPOConfig.logprob_chunk)
-        return -jnp.where(mask_BA, logp_BA, 0.0).sum(axis=1)
 
-    return {"reference_nll": nll(batch.pixel_values_SP),
-            "reference_nll_blank": nll(jnp.zeros_like(batch.pixel_values_SP))}
+def reversed_frame_groups(batch: Batch) -> np.ndarray:
+    """`pixel_values_SP` with each row's temporal patches (frame groups) in reverse order; patches are laid out
+    group-major per row (`Batch`), padding after the last row."""
+    out = np.array(batch.pixel_values_SP, copy=True)
+    start = 0
+    for t, h, w in np.asarray(batch.video_grid_thw_B3):
+        n = int(t * h * w)
+        out[start:start + n] = out[start:start + n].reshape(t, h * w, -1)[::-1].reshape(n, -1)
+        start += n
+    return out

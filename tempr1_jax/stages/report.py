@@ -6,7 +6,8 @@ fits the blind baseline (`stages.blind`) on the training split and scores it on 
 comes with a bootstrap 95% interval over the held-out samples, and the last checkpoint's gain over the first with a
 paired one (the same resampled samples for both). When the eval rows carry `reference_nll` (`config.eval.reference_nll`),
 a second table asks whether each model looks at the video: how many nats likelier its reference answers are with the
-frames than with blank ones, per task, with 95% intervals (0 is a model that ignores the video).
+frames than with blank ones, and than with the same frames in reverse order (which moves only the times), per task
+with 95% intervals (0 is a model that ignores the video, or, for the reversed control, the times in it).
 """
 from __future__ import annotations
 
@@ -78,30 +79,32 @@ def results(rows_by_name: dict[str, list[dict]]) -> dict:
 
 
 def video_gain(rows_by_name: dict[str, list[dict]]) -> dict:
-    """Per task, per model whose rows carry them: the mean reference-answer NLL (nats) with the video and with blank
-    frames, and the gain (blank - video) with its bootstrap 95% interval."""
+    """Per task, per model whose rows carry them: the mean reference-answer NLL (nats) with the video, with blank
+    frames and with the frame groups reversed, and the gains (control - video) with bootstrap 95% intervals."""
     out = {}
     for task in TASKS:
         for name, rows in rows_by_name.items():
             rs = [r for r in rows if r["task"] == task and "reference_nll" in r]
             if not rs:
                 continue
-            real_N = np.array([r["reference_nll"] for r in rs])
-            blank_N = np.array([r["reference_nll_blank"] for r in rs])
-            out.setdefault(task, {})[name] = {
-                "samples": len(rs), "nll_video": float(real_N.mean()), "nll_blank": float(blank_N.mean()),
-                "gain": float((blank_N - real_N).mean()),
-                "ci95": _interval(bootstrap((blank_N - real_N)[:, None])[:, 0])}
+            nll = {k: np.array([r[f"reference_nll{k}"] for r in rs]) for k in ("", "_blank", "_reversed")}
+            e = {"samples": len(rs), **{f"nll{k or '_video'}": float(v.mean()) for k, v in nll.items()}}
+            for k in ("_blank", "_reversed"):
+                gain_N = nll[k] - nll[""]
+                e[f"gain{k}"] = float(gain_N.mean())
+                e[f"gain{k}_ci95"] = _interval(bootstrap(gain_N[:, None])[:, 0])
+            out.setdefault(task, {})[name] = e
     return out
 
 
 def video_gain_table(gain: dict) -> str:
-    md = ("| task | model | reference answer NLL, video (nats) | blank frames (nats) | gain from the video [95% CI] |\n"
+    md = ("| task | model | NLL, video (nats) | gain over blank frames [95% CI] | gain over reversed frames [95% CI] |\n"
           "|---|---|---|---|---|\n")
     for task, by_name in gain.items():
         for name, e in by_name.items():
-            md += (f"| {task} | {name} | {e['nll_video']:.2f} | {e['nll_blank']:.2f} | {e['gain']:+.2f} "
-                   f"[{e['ci95'][0]:+.2f}, {e['ci95'][1]:+.2f}] |\n")
+            md += f"| {task} | {name} | {e['nll_video']:.2f} |" + "".join(
+                f" {e[g]:+.2f} [{e[g + '_ci95'][0]:+.2f}, {e[g + '_ci95'][1]:+.2f}] |"
+                for g in ("gain_blank", "gain_reversed")) + "\n"
     return md
 
 
@@ -188,7 +191,8 @@ def run_report(config: ml_collections.ConfigDict) -> dict:
     gain = video_gain(rows_by_name)
     if gain:
         res = {**res, "video_gain": gain}
-        md += "\nDoes the model look at the video? Its reference answers' likelihood with the frames and without:\n\n"
+        md += ("\nDoes the model look at the video? How many nats likelier its reference answers are with the frames "
+               "than with blank frames, and than with the frames in reverse order:\n\n")
         md += video_gain_table(gain)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md)

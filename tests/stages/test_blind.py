@@ -65,16 +65,18 @@ def test_the_video_gain_is_how_much_likelier_each_models_reference_answers_are_w
     rng = np.random.default_rng(0)
     real = rng.uniform(2, 4, 40)
     rows = {"blind": [{"uid": f"u{i}", "task": "tg"} for i in range(40)],  # the baseline reads no video
-            "sft": [{"uid": f"u{i}", "task": "tg", "reference_nll": r, "reference_nll_blank": r} for i, r in
-                    enumerate(real)],
-            "grpo": [{"uid": f"u{i}", "task": "tg", "reference_nll": r, "reference_nll_blank": r + 1.5 + 0.1 * (i % 3)}
-                     for i, r in enumerate(real)]}
+            "sft": [{"uid": f"u{i}", "task": "tg", "reference_nll": r, "reference_nll_blank": r,
+                     "reference_nll_reversed": r} for i, r in enumerate(real)],
+            "grpo": [{"uid": f"u{i}", "task": "tg", "reference_nll": r, "reference_nll_blank": r + 1.5 + 0.1 * (i % 3),
+                      "reference_nll_reversed": r + 0.5} for i, r in enumerate(real)]}
     gain = report.video_gain(rows)
     assert set(gain["tg"]) == {"sft", "grpo"}
-    assert gain["tg"]["sft"]["gain"] == 0.0 and gain["tg"]["sft"]["ci95"] == [0.0, 0.0]
+    sft = gain["tg"]["sft"]
+    assert sft["gain_blank"] == sft["gain_reversed"] == 0.0 and sft["gain_blank_ci95"] == [0.0, 0.0]
     g = gain["tg"]["grpo"]
-    assert g["gain"] == pytest.approx(1.5 + 0.1 * np.mean(np.arange(40) % 3))
-    assert 1.5 <= g["ci95"][0] < g["gain"] < g["ci95"][1] <= 1.7
-    assert g["nll_video"] == pytest.approx(real.mean()) and g["nll_blank"] == pytest.approx(real.mean() + g["gain"])
+    assert g["gain_blank"] == pytest.approx(1.5 + 0.1 * np.mean(np.arange(40) % 3))
+    assert 1.5 <= g["gain_blank_ci95"][0] < g["gain_blank"] < g["gain_blank_ci95"][1] <= 1.7
+    assert g["gain_reversed"] == pytest.approx(0.5) and g["gain_reversed_ci95"] == pytest.approx([0.5, 0.5])
+    assert g["nll_video"] == pytest.approx(real.mean()) and g["nll_blank"] == pytest.approx(real.mean() + g["gain_blank"])
     md = report.video_gain_table(gain)
-    assert "| tg | grpo |" in md and f"{g['gain']:+.2f}" in md
+    assert "| tg | grpo |" in md and f"{g['gain_blank']:+.2f}" in md and "+0.50 [+0.50, +0.50]" in md
