@@ -110,8 +110,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.eval.checkpoints = ("sft", "grpo")  # before and after GRPO
     c.eval.batch_size = 40
     c.eval.max_new_tokens = 64
-    # Also score each reference answer teacher-forced with the video and with blank frames: the report's "does the
-    # model look?" table (two extra prompt passes per batch).
+    # Also score each reference answer teacher-forced with the video, blank frames and the frames reversed: the
+    # report's "does the model look?" table (three teacher-forced passes per batch).
     c.eval.reference_nll = True
 
     c.answer = ml_collections.ConfigDict()  # the `answer` stage: ask about one video
