@@ -85,6 +85,10 @@ class ModelConfig:
     # Processor option, off for Qwen2.5-VL's checkpoints: each frame group of a video is its own vision span after
     # its start time as text (`processing.timestamps`), and its temporal positions restart at the span.
     text_timestamps: bool = False
+    # With text_timestamps: "before" each group (Qwen3-VL's layout) or "after" it. After, the time text can attend to
+    # its own group and the one before it (causal attention), so the timestamp where an event starts or ends can
+    # itself hold "the object appears/vanishes here", and an answer copies it in one step (README, the demo).
+    timestamp_position: str = "before"
 
     family = "qwen2_5_vl"  # the config.json model_type; `Qwen3VLConfig` overrides it
 
@@ -97,6 +101,8 @@ class ModelConfig:
         """What both families require of the text model, the vision output and the special ids."""
         v, t = self.vision, self.text
         problems = []
+        if self.timestamp_position not in ("before", "after"):
+            problems.append(f"timestamp_position {self.timestamp_position!r}: expected 'before' or 'after'")
         if v.out_hidden_size != t.hidden_size:
             problems.append(f"vision.out_hidden_size {v.out_hidden_size} != text.hidden_size {t.hidden_size}")
         if 2 * sum(t.mrope_section) != t.head_dim:
@@ -159,7 +165,8 @@ class ModelConfig:
         ids = {k: int(text[k]) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
                                          "vision_end_token_id", "bos_token_id", "eos_token_id", "pad_token_id")
                if text.get(k) is not None}
-        return cls(text=tc, vision=vc, **ids, text_timestamps=bool(d.get("text_timestamps", False)))
+        return cls(text=tc, vision=vc, **ids, text_timestamps=bool(d.get("text_timestamps", False)),
+                   timestamp_position=str(d.get("timestamp_position", "before")))
 
     def to_hf_dict(self) -> dict[str, Any]:
         """The hub's flat layout, which transformers 4.49+ and 5.x both read."""
@@ -209,6 +216,7 @@ class ModelConfig:
             },
             # Only where set, so that Qwen2.5-VL exports keep the public config.json's fields exactly.
             **({"text_timestamps": True} if self.text_timestamps else {}),
+            **({"timestamp_position": self.timestamp_position} if self.timestamp_position != "before" else {}),
         }
 
 

@@ -29,24 +29,28 @@ class EncodedPrompt:
     is_video: bool = True
 
 
-def timestamped_video_text(grid_t: int, second_per_grid_t: float) -> str:
+def timestamped_video_text(grid_t: int, second_per_grid_t: float, position: str = "before") -> str:
     """The video's span with `text_timestamps`: `<0.0 seconds><|vision_start|><|video_pad|><|vision_end|><1.0
-    seconds>...`, one span per frame group, each after the group's start time (pads expanded later)."""
-    return "".join(timestamp_text(k * second_per_grid_t) + VISION_START + VIDEO_PAD + VISION_END
-                   for k in range(grid_t))
+    seconds>...`, one span per frame group, each after the group's start time (pads expanded later); with
+    `position="after"`, each group's start time follows its span instead."""
+    span = VISION_START + VIDEO_PAD + VISION_END
+    return "".join(span + timestamp_text(k * second_per_grid_t) if position == "after"
+                   else timestamp_text(k * second_per_grid_t) + span for k in range(grid_t))
 
 
 def encode_video_prompt(tokenizer: Tokenizer, cfg: ModelConfig, frames_THWC: np.ndarray, sample_fps: float,
                         text: str, system: str | None = DEFAULT_SYSTEM) -> EncodedPrompt:
     """A user turn `<video> text` with the Qwen2.5-VL chat template and the generation prompt (with
-    `cfg.text_timestamps`, the video's frame groups each follow their start time as text)."""
+    `cfg.text_timestamps`, each frame group is its own span beside its start time as text, before or after it as
+    `cfg.timestamp_position` says)."""
     v = cfg.vision
     pixel_values, grid = vision.patchify(frames_THWC, v.patch_size, v.temporal_patch_size, v.spatial_merge_size)
     spg = vision.second_per_grid_t(sample_fps, v.temporal_patch_size)
     prompt = chat_prompt([{"type": "video"}, text], system=system)
     span_grids = grid[None]
     if cfg.text_timestamps:
-        prompt = prompt.replace(VISION_START + VIDEO_PAD + VISION_END, timestamped_video_text(int(grid[0]), spg), 1)
+        prompt = prompt.replace(VISION_START + VIDEO_PAD + VISION_END, timestamped_video_text(int(grid[0]), spg,
+                                                                                        cfg.timestamp_position), 1)
         span_grids = np.repeat([[1, grid[1], grid[2]]], grid[0], axis=0)
     ids = expand_vision_placeholders(tokenizer.encode(prompt), None, span_grids, v.spatial_merge_size,
                                      cfg.image_token_id, cfg.video_token_id)

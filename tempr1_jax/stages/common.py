@@ -68,7 +68,7 @@ def build_model(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> V
     if m.checkpoint:
         return load_pretrained(m.checkpoint, mesh, dtype=dtype, param_dtype=param_dtype, config=cfg)
     if m.get("text_timestamps", False):
-        cfg = dataclasses.replace(cfg, text_timestamps=True)
+        cfg = dataclasses.replace(cfg, text_timestamps=True, timestamp_position=m.get("timestamp_position", "before"))
     return init_model(cfg, mesh, seed=config.seed, dtype=dtype, param_dtype=param_dtype)
 
 

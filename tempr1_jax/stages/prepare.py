@@ -16,13 +16,13 @@ from tempr1_jax.processing.tokenizer import DEFAULT_SYSTEM, chat_prompt, train_s
 from tempr1_jax.stages import common, register_stage
 
 
-def _tokenizer_texts(samples, think: bool, second_per_group: float | None) -> list[str]:
+def _tokenizer_texts(samples, think: bool, second_per_group: float | None, position: str) -> list[str]:
     """What the demo tokenizer must encode well: chat-templated prompts, reference answers and, for a model that
     reads textual timestamps (`second_per_group` set), the timestamps of every frame group."""
     texts = [chat_prompt([{"type": "video"}, prompts.prompt_text(s, s.duration, think)], DEFAULT_SYSTEM)
              for s in samples]
     if second_per_group:
-        texts += [timestamped_video_text(int(s.duration / second_per_group), second_per_group) for s in samples]
+        texts += [timestamped_video_text(int(s.duration / second_per_group), second_per_group, position) for s in samples]
     return texts + [prompts.reference_answer(s) for s in samples]
 
 
@@ -49,7 +49,8 @@ def run_prepare(config: ml_collections.ConfigDict) -> dict:
                                  "tokenizer.json to train")
             per_group = (second_per_grid_t(config.video.fps, preset(config.model.preset).vision.temporal_patch_size)
                          if config.model.get("text_timestamps", False) else None)
-            tok = train_small_tokenizer(_tokenizer_texts(parsed.samples, config.data.think, per_group),
+            tok = train_small_tokenizer(_tokenizer_texts(parsed.samples, config.data.think, per_group,
+                                                         config.model.get("timestamp_position", "before")),
                                         config.tokenizer, s.tokenizer_vocab)
             out["tokenizer_vocab"] = tok.vocab_size
     return out

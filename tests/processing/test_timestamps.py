@@ -2,6 +2,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from tempr1_jax.data.pipeline import rope_for
 from tempr1_jax.models.config import ModelConfig, qwen2_5_vl_7b
@@ -10,8 +11,9 @@ from tempr1_jax.processing.timestamps import timestamp_text
 from tempr1_jax.processing.tokenizer import load_tokenizer
 
 
-def _prompt(text_timestamps: bool):
-    tok, cfg = load_tokenizer(), dataclasses.replace(qwen2_5_vl_7b(), text_timestamps=text_timestamps)
+def _prompt(text_timestamps: bool, position: str = "before"):
+    tok = load_tokenizer()
+    cfg = dataclasses.replace(qwen2_5_vl_7b(), text_timestamps=text_timestamps, timestamp_position=position)
     frames = np.random.default_rng(0).integers(0, 256, (6, 56, 84, 3), np.uint8)
     return tok, cfg, encode_video_prompt(tok, cfg, frames, sample_fps=2.0, text="When?")
 
@@ -27,6 +29,26 @@ def test_each_frame_group_follows_its_start_time_as_text():
     spans = "".join(f"<{k}.0 seconds><|vision_start|>{pads}<|vision_end|>" for k in range(3))
     assert spans in tok.decode(p.ids, skip_special_tokens=False)
     assert "seconds>" not in tok.decode(plain.ids, skip_special_tokens=False)
+
+
+def test_after_each_frame_group_its_start_time_follows_its_span():
+    tok, cfg, p = _prompt(True, "after")
+    _, _, before = _prompt(True)
+    assert p.ids.count(cfg.video_token_id) == 18 and sorted(p.ids) == sorted(before.ids)  # the same tokens, moved
+    pads = "<|video_pad|>" * 6
+    spans = "".join(f"<|vision_start|>{pads}<|vision_end|><{k}.0 seconds>" for k in range(3))
+    assert spans in tok.decode(p.ids, skip_special_tokens=False)
+    ids = np.array([p.ids])
+    pos_3L = rope_for(cfg)(ids, None, None, p.grid_thw[None], np.array([p.second_per_grid_t]))[0][:, 0]
+    vid = np.flatnonzero(ids[0] == cfg.video_token_id)
+    for k in range(3):  # the time text after a group resumes one past the group's largest position
+        group = vid[6 * k: 6 * (k + 1)]
+        assert (pos_3L[:, group[-1] + 2] == pos_3L[:, group].max() + 2).all()
+
+
+def test_a_bad_timestamp_position_is_named():
+    with pytest.raises(ValueError, match="timestamp_position 'middle'"):
+        dataclasses.replace(qwen2_5_vl_7b(), text_timestamps=True, timestamp_position="middle")
 
 
 def test_every_frame_group_is_a_span_whose_positions_start_after_its_timestamp():
@@ -51,3 +73,6 @@ def test_the_flag_travels_in_config_json_and_qwen_exports_stay_exact():
     assert not ModelConfig.from_hf_dict(plain.to_hf_dict()).text_timestamps
     on = dataclasses.replace(plain, text_timestamps=True)
     assert ModelConfig.from_hf_dict(on.to_hf_dict()) == on
+    after = dataclasses.replace(on, timestamp_position="after")
+    assert after.to_hf_dict()["timestamp_position"] == "after" and "timestamp_position" not in on.to_hf_dict()
+    assert ModelConfig.from_hf_dict(after.to_hf_dict()) == after
