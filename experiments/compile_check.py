@@ -222,7 +222,10 @@ def lower_step(config, stage: str, mesh, model_cfg):
         tx = make_optimizer(lcfg.optimizer)
         graphdef, state = abstract_train_state(config, stage, mesh, model_cfg, tx)
         if stage == "grpo":
-            fn = functools.partial(grpo_step, graphdef=graphdef, tx=tx, cfg=lcfg.grpo)
+            # The worst case, rollouts max_new_tokens long: the update at full width only, so that the FLOPs are one
+            # step's (a `lax.switch` over `grpo.update_widths` would count every branch) and the memory its peak.
+            fn = functools.partial(grpo_step, graphdef=graphdef, tx=tx,
+                                   cfg=dataclasses.replace(lcfg.grpo, update_widths=()))
             args = (state, batch, layout, tables)
             return jax.jit(fn, donate_argnums=(0,)).trace(*args), shapes, args
         fn = functools.partial(sft_step, graphdef=graphdef, tx=tx, chunk=lcfg.grpo.logprob_chunk)

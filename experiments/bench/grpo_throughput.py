@@ -1,16 +1,19 @@
 """GRPO throughput: samples per second and the split of a step into rollout, reward and update.
 
     python experiments/bench/grpo_throughput.py [--preset=demo] [--prompts=8] [--group=8] [--new_tokens=64]
-        [--video_tokens=96] [--text_tokens=160] [--dtype=float32]
+        [--video_tokens=96] [--text_tokens=160] [--dtype=float32] [--rollout_tokens=16]
 
 Each phase of `rl.grpo.grpo_step` (rollout, score, update) is compiled on its own and timed on the same inputs
 (the median of --iters runs), then the fused step, which is what training runs. On a GPU with the 3B preset
 (--preset=qwen2_5_vl_3b --dtype=bfloat16 --video_tokens=3584 --text_tokens=512) it also reports the update's
 model-FLOPs utilisation against --peak_tflops and the decode rate against the HBM roofline (--hbm_tbps).
+With --rollout_tokens=N (< --new_tokens), the update of rollouts cut to N tokens is also timed at the full width and
+with `GRPOConfig.update_widths=(N,)`, side by side, as a ratio.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import sys
@@ -29,6 +32,7 @@ def main():
     p.add_argument("--text_tokens", type=int, default=160)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--iters", type=int, default=3)
+    p.add_argument("--rollout_tokens", type=int, default=0, help="> 0: also time the update trimmed to this width")
     p.add_argument("--peak_tflops", type=float, default=989.0, help="dense bf16 peak of one device (H100 SXM)")
     p.add_argument("--hbm_tbps", type=float, default=3.35, help="HBM bandwidth of one device, TB/s (H100 SXM)")
     args = p.parse_args()
@@ -104,6 +108,12 @@ def main():
         (tokens, lengths), t_roll = timed(lambda: rollout(learner.state, dev, layout, key))
         ro, t_score = timed(lambda: score(tokens, lengths, dev, learner.tables))
         _, t_update = timed(lambda: update(learner.state, dev, layout, ro))
+        if 0 < args.rollout_tokens < args.new_tokens:
+            short = score(tokens, jnp.minimum(lengths, args.rollout_tokens), dev, learner.tables)
+            trimmed = jax.jit(functools.partial(grpo.update, tx=learner.tx, graphdef=learner.graphdef,
+                                                cfg=dataclasses.replace(gcfg, update_widths=(args.rollout_tokens,))))
+            _, t_full_short = timed(lambda: update(learner.state, dev, layout, short))
+            _, t_trimmed = timed(lambda: trimmed(learner.state, dev, layout, short))
         times = []
         for i in range(args.iters + 1):
             t0 = time.perf_counter()
@@ -111,6 +121,10 @@ def main():
             times.append(time.perf_counter() - t0)
         t_step = float(np.median(times[1:]))
     R = args.prompts * args.group
+    if 0 < args.rollout_tokens < args.new_tokens:
+        print(f"rollouts of {args.rollout_tokens} of {args.new_tokens} tokens: update at full width "
+              f"{t_full_short * 1e3:.1f} ms, trimmed (update_widths=({args.rollout_tokens},)) {t_trimmed * 1e3:.1f} "
+              f"ms -> {t_full_short / t_trimmed:.2f}x")
     total = t_roll + t_score + t_update
     print(f"{args.preset} ({args.dtype}) on {jax.device_count()} x {jax.devices()[0].device_kind}: {args.prompts} "
           f"prompts x {args.group} completions, {L} prompt tokens ({n_vis} visual), {args.new_tokens} new tokens")

@@ -88,6 +88,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.logprobs_at_temperature = True  # ratio, KL, entropy of softmax(logits / T) at the sampling T (TRL, verl)
     c.grpo.reference_dtype = "bfloat16"  # the frozen reference's weights (float32: exact, twice the memory)
     c.grpo.rollout_dtype = "bfloat16"  # the cast of the fp32 master weights that rollouts decode with
+    # The update runs at 512 completion tokens when every rollout of the batch fits (else at max_new_tokens): half the
+    # update's work for short answers, one more compiled branch (the compile check proves the full width).
+    c.grpo.update_widths = (512,)
     c.grpo.loss = ml_collections.ConfigDict(dict(
         aggregation="grpo",  # the paper's default; it compares DAPO and GSPO
         advantage="grpo", epsilon_low=0.2, epsilon_high=0.2,  # [not stated; TRL default]

@@ -8,6 +8,7 @@ R = B * G rows (prompt-major), L prompt length, T completion length, D model wid
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +45,10 @@ class GRPOConfig:
     # compare with a float32 computation.
     reference_dtype: str = "float32"
     rollout_dtype: str = "float32"
+    # Completion widths the update may run at: it takes the smallest one that holds the longest rollout of the batch
+    # (a `lax.switch`, so the step stays one program), since its cost grows with the width while rollouts are often
+    # far shorter than max_new_tokens. () = always max_new_tokens.
+    update_widths: tuple[int, ...] = ()
 
     @property
     def logprob_temperature(self) -> float:
@@ -159,22 +164,36 @@ def score(tokens_RT, lengths_R, batch: Batch, tables: TokenTables, *, cfg: GRPOC
 def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, grad_norm_limit=jnp.inf, *, graphdef,
            tx: optax.GradientTransformation, cfg: GRPOConfig):
     """Phase 3: reference log-probs, then `cfg.mu` clipped policy-gradient steps with the k3 KL (each skipped when
-    unsound, see `_update`)."""
-    G = cfg.group_size
+    unsound, see `_update`), over the completions cut to the smallest of `cfg.update_widths` that holds them all.
+    Returns (state, (loss, logp_RT, ent_RT, clip fraction, health, ref_logp_RT, width)), the arrays at full width."""
+    T = ro.tokens_RT.shape[1]
+    widths = sorted({w for w in cfg.update_widths if 0 < w < T}) + [T]
+    branches = [functools.partial(_update_at_width, w, batch=batch, layout=layout, grad_norm_limit=grad_norm_limit,
+                                  graphdef=graphdef, tx=tx, cfg=cfg) for w in widths]
+    if len(branches) == 1:
+        return branches[0](state, ro)
+    index = jnp.searchsorted(jnp.asarray(widths), ro.lengths_R.max())  # the first width >= the longest rollout
+    return jax.lax.switch(index, branches, state, ro)
+
+
+def _update_at_width(width: int, state: TrainState, ro: Rollout, *, batch, layout, grad_norm_limit, graphdef, tx,
+                     cfg: GRPOConfig):
+    G, T = cfg.group_size, ro.tokens_RT.shape[1]
+    tokens_RT, mask_RT = ro.tokens_RT[:, :width], ro.mask_RT[:, :width]  # causal: the first tokens' log-probs stay
     temp = cfg.logprob_temperature
-    logp_fn = lambda model: sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G,
-                                              cfg.logprob_chunk, temp)[0]
+    logp_fn = lambda model: sequence_logprobs(model, batch, layout, tokens_RT, mask_RT, G, cfg.logprob_chunk,
+                                              temp)[0]
     ref_logp = (jax.lax.stop_gradient(logp_fn(nnx.merge(graphdef, state.ref)))
-                if cfg.loss.beta else jnp.zeros_like(ro.tokens_RT, jnp.float32))
+                if cfg.loss.beta else jnp.zeros_like(tokens_RT, jnp.float32))
     old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(
         logp_fn(nnx.merge(graphdef, state.params, state.frozen)))
 
     def loss_fn(params):
         model = nnx.merge(graphdef, params, state.frozen)
-        logp, ent = sequence_logprobs(model, batch, layout, ro.tokens_RT, ro.mask_RT, G, cfg.logprob_chunk, temp)
+        logp, ent = sequence_logprobs(model, batch, layout, tokens_RT, mask_RT, G, cfg.logprob_chunk, temp)
         # With one update per rollout the ratio is 1 in value; stop_gradient(logp) gives it its exact gradient.
         old = jax.lax.stop_gradient(logp) if old_logp is None else old_logp
-        loss, clip_frac = POLICY_LOSSES[cfg.loss.aggregation](logp, old, ref_logp, ro.advantages_R, ro.mask_RT,
+        loss, clip_frac = POLICY_LOSSES[cfg.loss.aggregation](logp, old, ref_logp, ro.advantages_R, mask_RT,
                                                                cfg.loss)
         return loss, (logp, ent, clip_frac)
 
@@ -186,7 +205,9 @@ def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, g
     state, (loss, logp, ent, clip_frac, health) = jax.lax.scan(one_update, state, None, length=cfg.mu)
     # The last update's gradient norm; a flag is raised if any of the `mu` updates raised it.
     health = {k: v[-1] if k == "grad_norm" else v.any() for k, v in health.items()}
-    return state, (loss[-1], logp[0], ent[0], clip_frac.mean(), health, ref_logp)
+    full = lambda x_RW: jnp.pad(x_RW, ((0, 0), (0, T - width)))  # masked columns, as the rollout's padding
+    return state, (loss[-1], full(logp[0]), full(ent[0]), clip_frac.mean(), health, full(ref_logp),
+                   jnp.asarray(width, jnp.int32))
 
 
 def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: TokenTables, grad_norm_limit=jnp.inf,
@@ -197,8 +218,8 @@ def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: Tok
     rng, sample_rng = jax.random.split(state.rng)
     tokens_RT, lengths_R = rollout(state, batch, layout, sample_rng, graphdef=graphdef, cfg=cfg)
     ro = score(tokens_RT, lengths_R, batch, tables, cfg=cfg)
-    state, (loss, logp, ent, clip_frac, health, ref_logp) = update(state, batch, layout, ro, grad_norm_limit,
-                                                                   graphdef=graphdef, tx=tx, cfg=cfg)
+    state, (loss, logp, ent, clip_frac, health, ref_logp, width) = update(
+        state, batch, layout, ro, grad_norm_limit, graphdef=graphdef, tx=tx, cfg=cfg)
     state = state.replace(rng=rng)
     m = ro.mask_RT.astype(jnp.float32)  # logp and ent: the first update's view, i.e. the rollout policy itself
     tok_mean = lambda x: (x * m).sum() / jnp.maximum(m.sum(), 1.0)
@@ -208,6 +229,7 @@ def grpo_step(state: TrainState, batch: Batch, layout: VisionLayout, tables: Tok
         "loss": loss, **health, "clip_fraction": clip_frac,
         "kl": seq_kl.mean(), "entropy": tok_mean(ent), "completion_length": lengths_R.mean(),
         "zero_variance_groups": ro.zero_variance_B.sum(), "completion_tokens": m.sum(),
+        "update_width": width,
     }
     for key in ("total", "format", "localization", "classification"):
         metrics[f"reward/{key}"] = ro.rewards[key].mean()

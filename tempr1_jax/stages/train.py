@@ -48,6 +48,7 @@ def learner_config(config: ml_collections.ConfigDict, stage: str, steps: int | N
         logprob_chunk=config.model.logprob_chunk,
         logprobs_at_temperature=g.logprobs_at_temperature,
         reference_dtype=g.get("reference_dtype", "float32"), rollout_dtype=g.get("rollout_dtype", "float32"),
+        update_widths=tuple(g.get("update_widths", ())),
     )
     return LearnerConfig(optimizer=opt, grpo=grpo, freeze_vision=config.model.freeze_vision, seed=config.seed,
                          slice_width=common.vision_slice_width(config))
@@ -211,6 +212,9 @@ def check_config(config: ml_collections.ConfigDict, stage: str, steps: int | Non
         need("grpo.sampling.max_new_tokens", g.sampling.max_new_tokens >= 1, "an integer >= 1")
         for key in ("reference_dtype", "rollout_dtype"):
             need(f"grpo.{key}", g.get(key, "float32") in ("float32", "bfloat16"), '"float32" or "bfloat16"')
+        widths = tuple(g.get("update_widths", ()))
+        need("grpo.update_widths", all(isinstance(w, int) and 1 <= w < g.sampling.max_new_tokens for w in widths),
+             "integers from 1 to grpo.sampling.max_new_tokens - 1 (the update's completion widths; () = full)")
     FaultPolicy.from_config(config)
 
 
