@@ -47,7 +47,7 @@ class GRPOConfig:
     rollout_dtype: str = "float32"
     # Completion widths the update may run at: it takes the smallest one that holds the longest rollout of the batch
     # (a `lax.switch`, so the step stays one program), since its cost grows with the width while rollouts are often
-    # far shorter than max_new_tokens. () = always max_new_tokens.
+    # far shorter than max_new_tokens. () = always max_new_tokens; widths >= max_new_tokens are unused.
     update_widths: tuple[int, ...] = ()
 
     @property

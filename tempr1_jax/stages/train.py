@@ -213,8 +213,8 @@ def check_config(config: ml_collections.ConfigDict, stage: str, steps: int | Non
         for key in ("reference_dtype", "rollout_dtype"):
             need(f"grpo.{key}", g.get(key, "float32") in ("float32", "bfloat16"), '"float32" or "bfloat16"')
         widths = tuple(g.get("update_widths", ()))
-        need("grpo.update_widths", all(isinstance(w, int) and 1 <= w < g.sampling.max_new_tokens for w in widths),
-             "integers from 1 to grpo.sampling.max_new_tokens - 1 (the update's completion widths; () = full)")
+        need("grpo.update_widths", all(isinstance(w, int) and w >= 1 for w in widths),
+             "integers >= 1 (the update's completion widths; those >= max_new_tokens are unused; () = full)")
     FaultPolicy.from_config(config)
 
 

@@ -133,6 +133,7 @@ def test_the_spike_guard_follows_the_median_of_applied_steps():
     ("sft.optimizer.b2", 1.5, "in [0, 1)"),
     ("sft.optimizer.warmup_steps", 4, "fewer than the stage's 4 optimizer steps"),
     ("grpo.group_size", 1, "an integer >= 2"),
+    ("grpo.update_widths", (16, 0), "integers >= 1"),
     ("faults.max_nonfinite_steps", -1, "an integer >= 0"),
 ])
 def test_bad_settings_are_named_before_any_stage_runs(tmp_path, key, value, expected):
