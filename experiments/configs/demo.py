@@ -33,8 +33,8 @@ def get_config() -> ml_collections.ConfigDict:
     # Each frame group follows its start time as text (`<2.0 seconds>`, processing/timestamps.py), so that grounding
     # is "find the frames that match, copy their time"; False is Qwen2.5-VL's own layout (time in M-RoPE only).
     c.model.text_timestamps = True
-    # "after": each group's start time follows the group, where the time text can see the frames before it (measured
-    # in the README: not faster to ground at 800 cold-start steps).
+    # "after": each group's start time follows the group, where the time text can see the frames before it (README:
+    # no grounding at 800 cold-start steps; times read, tg 46.7 mIoU, at 1,600).
     c.model.timestamp_position = "before"
 
     # The synthetic corpus: small frames, one merged token per object cell (2 x 3 cells of 28 px).
