@@ -10,6 +10,7 @@ import math
 from typing import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax.core import spmd
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
@@ -84,3 +85,27 @@ def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
 
 def logical_sharding(mesh: Mesh, names: Sequence[str | None], rules=LOGICAL_AXIS_RULES) -> NamedSharding:
     return NamedSharding(mesh, logical_to_spec(names, rules))
+
+
+def agreed(x: jax.Array) -> jax.Array:
+    """`x` as the mesh's first device holds it, on every device of the ambient mesh; `x` itself outside a mesh.
+
+    For values that decide control flow (a decode loop's stop test, a switch index): every device must take the same
+    branch, or each waits in a collective the others never reach, until XLA aborts the process. A value the compiler
+    treats as replicated is computed separately on each device, and XLA:CPU's multi-threaded kernels need not round
+    alike on each (seen under load: one tensor-parallel device decoded one step more than its peers), so a replicated
+    predicate can differ. The sum below depends on the device index, so no pass can prove it redundant and drop it.
+    """
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or mesh.size == 1:
+        return x
+    axes = tuple(mesh.axis_names)
+
+    def from_first(v):
+        first = jax.lax.axis_index(axes) == 0
+        return jax.lax.psum(jnp.where(first, v, jnp.zeros_like(v)), axes)
+
+    as_int = x.astype(jnp.int32) if x.dtype == jnp.bool_ else x
+    out = jax.shard_map(from_first, mesh=mesh, in_specs=PartitionSpec(), out_specs=PartitionSpec(),
+                        check_vma=False)(as_int)
+    return out.astype(x.dtype)

@@ -18,6 +18,7 @@ from flax import nnx, struct
 from tempr1_jax.data.batch import Batch
 from tempr1_jax.models.language import KVCache
 from tempr1_jax.models.qwen25vl import Qwen25VL
+from tempr1_jax.models.sharding import agreed
 from tempr1_jax.models.vision import VisionLayout
 from tempr1_jax.rewards.compute import compute_rewards
 from tempr1_jax.rewards.config import RewardConfig
@@ -172,7 +173,7 @@ def update(state: TrainState, batch: Batch, layout: VisionLayout, ro: Rollout, g
                                   graphdef=graphdef, tx=tx, cfg=cfg) for w in widths]
     if len(branches) == 1:
         return branches[0](state, ro)
-    index = jnp.searchsorted(jnp.asarray(widths), ro.lengths_R.max())  # the first width >= the longest rollout
+    index = agreed(jnp.searchsorted(jnp.asarray(widths), ro.lengths_R.max()))  # the first width >= the longest rollout
     return jax.lax.switch(index, branches, state, ro)
 
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from flax import nnx, struct
 
 from tempr1_jax.models.language import KVCache
+from tempr1_jax.models.sharding import agreed
 from tempr1_jax.models.qwen25vl import Qwen25VL
 
 
@@ -105,7 +106,7 @@ def sample(model: Qwen25VL, inputs: dict, cfg: SamplingConfig, rng: jax.Array, n
 
     def cond(state):
         step, _, _, done_B, *_ = state
-        return (step < T) & ~jnp.all(done_B)
+        return (step < T) & ~agreed(jnp.all(done_B))
 
     def body(state):
         step, tokens, logprobs, done_B, logits_BV, cache, rng = state

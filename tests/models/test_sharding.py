@@ -8,7 +8,7 @@ from flax import nnx
 from hf_reference import hf_model, parity_inputs, tiny_config
 from tempr1_jax.models import LOGICAL_AXIS_RULES, init_model, load_pretrained, make_mesh, mesh_context
 from tempr1_jax.models.layers import remat
-from tempr1_jax.models.sharding import constrain, logical_to_spec
+from tempr1_jax.models.sharding import agreed, constrain, logical_to_spec
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,29 @@ def test_remat_policies_give_the_same_gradients_and_unknown_ones_are_named():
         np.testing.assert_allclose(np.asarray(g), np.asarray(grads[0]), rtol=1e-6)
     with pytest.raises(ValueError, match="'some'"):
         remat(body, "some")
+
+
+def test_a_loop_bound_that_differs_between_devices_is_agreed_on():
+    """A value declared replicated whose device copies differ (as rounding can make them) bounds a loop that runs a
+    collective each step: with `agreed`, every device runs device 0's count and the program finishes (without it,
+    device 5 waits in a fourth all-reduce that its peers never join)."""
+    mesh = make_mesh((2, 1, 4))
+    replicated = jax.sharding.NamedSharding(mesh, jax.P())
+    counts = [3 + (i == 5) * 2 for i in range(8)]  # device 5 alone would loop twice more
+    n = jax.make_array_from_single_device_arrays(
+        (), replicated, [jax.device_put(np.int32(c), d) for c, d in zip(counts, mesh.devices.flat)])
+    assert {int(s.data) for s in n.addressable_shards} == {3, 5}  # the copies really differ
+    y = jax.device_put(jnp.arange(16.0), jax.sharding.NamedSharding(mesh, jax.P(("data", "tensor"))))
+
+    def run(n, y):
+        bound = agreed(n)
+        return jax.lax.while_loop(lambda c: c[0] < bound, lambda c: (c[0] + 1, c[1] + c[2].sum(), c[2] + 1),
+                                  (jnp.int32(0), jnp.float32(0), y))[:2]
+
+    with mesh_context(mesh):
+        steps, total = jax.jit(run)(n, y)
+    assert {int(s.data) for s in steps.addressable_shards} == {3}
+    assert {float(s.data) for s in total.addressable_shards} == {120.0 + 136.0 + 152.0}  # a sum over devices at each step
+    with mesh_context(mesh):
+        flag = jax.jit(agreed)(jnp.asarray(True))
+    assert flag.dtype == jnp.bool_ and bool(flag)
