@@ -7,6 +7,9 @@ import sys
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
     " --xla_cpu_collective_call_warn_stuck_timeout_seconds=120 --xla_cpu_collective_call_terminate_timeout_seconds=900"
+    # Devices that hold one replicated value each compute it; Eigen's threaded contractions need not round alike on
+    # each, and a sampled token that differs between tensor-parallel devices once hung the mesh tests for good.
+    " --xla_cpu_multi_thread_eigen=false"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
