@@ -92,9 +92,9 @@ def agreed(x: jax.Array) -> jax.Array:
 
     For values that decide control flow (a decode loop's stop test, a switch index): every device must take the same
     branch, or each waits in a collective the others never reach, until XLA aborts the process. A value the compiler
-    treats as replicated is computed separately on each device, and XLA:CPU's multi-threaded kernels need not round
-    alike on each (seen under load: one tensor-parallel device decoded one step more than its peers), so a replicated
-    predicate can differ. The sum below depends on the device index, so no pass can prove it redundant and drop it.
+    treats as replicated is computed separately on each device, and kernels that are not bitwise deterministic (such
+    as XLA:CPU's threaded contractions) need not round alike on each, so a replicated predicate can differ. The sum
+    below depends on the device index, so no pass can prove it redundant and drop it.
     """
     mesh = jax.sharding.get_abstract_mesh()
     if mesh.empty or mesh.size == 1:

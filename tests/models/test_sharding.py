@@ -96,7 +96,8 @@ def test_a_loop_bound_that_differs_between_devices_is_agreed_on():
     with mesh_context(mesh):
         steps, total = jax.jit(run)(n, y)
     assert {int(s.data) for s in steps.addressable_shards} == {3}
-    assert {float(s.data) for s in total.addressable_shards} == {120.0 + 136.0 + 152.0}  # a sum over devices at each step
+    # A sum over all devices at each of the three steps, so each step had to reach the collective.
+    assert {float(s.data) for s in total.addressable_shards} == {120.0 + 136.0 + 152.0}
     with mesh_context(mesh):
         flag = jax.jit(agreed)(jnp.asarray(True))
     assert flag.dtype == jnp.bool_ and bool(flag)
