@@ -107,6 +107,7 @@ class Shapes:
     completion_tokens: int
     window_scores: int = 0  # the vision tables' score slots per head: rows x width^2 (windowed, full-attention)
     full_scores: int = 0
+    vision_shards: int = 1  # patch shards, one per device group of the batch axes (rl.global_batch.vision_shards)
 
 
 def abstract_inputs(config, stage: str, mesh, model_cfg):
@@ -115,7 +116,8 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec as P
     from tempr1_jax.data.batch import Batch
-    from tempr1_jax.rl.global_batch import BATCH_AXES, _batch_spec, check_rows_split
+    from tempr1_jax.rl.global_batch import (BATCH_AXES, _batch_spec, check_rows_split, layout_sharding,
+                                            shard_patch_count, vision_shards)
     from tempr1_jax.models.vision import vision_layout
     from tempr1_jax.stages.common import vision_slice_width
 
@@ -134,9 +136,11 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     if stage != "benchmark":
         check_rows_split(B, mesh)
     n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    shards = vision_shards(B, mesh)
+    per_shard = shard_patch_count(grids, shards, S // shards)
     shapes = dict(input_ids_BL=((B, L), np.int32), attention_mask_BL=((B, L), bool),
                   positions_3BL=((3, B, L), np.int32),
-                  pixel_values_SP=((S, model_cfg.vision.patch_dim), np.float32), video_grid_thw_B3=((B, 3), np.int32),
+                  pixel_values_SP=((shards * per_shard, model_cfg.vision.patch_dim), np.float32), video_grid_thw_B3=((B, 3), np.int32),
                   second_per_grid_ts_B=((B,), np.float32), gt_intervals_BN2=((B, 32, 2), np.float32),
                   gt_counts_B=((B,), np.int32), duration_B=((B,), np.float32), task_B=((B,), np.int32),
                   answer_B=((B,), np.int32), answer_ids_BA=((B, A), np.int32), answer_mask_BA=((B, A), bool),
@@ -146,17 +150,18 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
         raise RuntimeError(f"compile_check's batch fields are out of date with data.batch.Batch: {sorted(missing)}")
     batch = Batch(**{k: jax.ShapeDtypeStruct(s, d, sharding=NamedSharding(mesh, _batch_spec(k, s, n_batch)))
                      for k, (s, d) in shapes.items()})
-    starts = np.arange(B) * S_row  # each row's video at the start of its share of the patch axis
-    layout = vision_layout(grids, model_cfg.vision, num_patches=S, static=True, starts=starts,
-                           slice_width=vision_slice_width(config))
-    rep = NamedSharding(mesh, P())
-    layout = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=rep), layout)
+    batch = dataclasses.replace(batch, pixel_values_SP=jax.ShapeDtypeStruct(
+        batch.pixel_values_SP.shape, np.float32, sharding=layout_sharding(shards, mesh)))
+    layout = vision_layout(grids, model_cfg.vision, num_patches=per_shard, static=True,
+                           slice_width=vision_slice_width(config), shards=shards)
+    on_mesh = layout_sharding(shards, mesh)
+    layout = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=on_mesh), layout)
     G = config.grpo.group_size if stage == "grpo" else 1
     T = {"grpo": config.grpo.sampling.max_new_tokens, "sft": A, "benchmark": config.eval.max_new_tokens}[stage]
     merge = model_cfg.vision.merge_unit
-    scores = lambda table: int(np.prod(table.shape)) * table.shape[1]
-    return batch, layout, Shapes(B, G, L, int(per_clip.max()) // merge, S, T, scores(layout.window_table_NW),
-                                 scores(layout.full_table_NW))
+    scores = lambda table: int(np.prod(table.shape)) * table.shape[-1]
+    return batch, layout, Shapes(B, G, L, int(per_clip.max()) // merge, shards * per_shard, T,
+                                 scores(layout.window_table_GNW), scores(layout.full_table_GNW), shards)
 
 
 def abstract_train_state(config, stage: str, mesh, model_cfg, tx):
@@ -358,7 +363,9 @@ def main(argv):
     total = mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
     analytic = analytic_flops(model_cfg, stage, shapes, stage == "grpo" and bool(config.grpo.loss.beta))
     buckets = config.data.buckets
-    programs = len(buckets.text) * len(buckets.patches)
+    # Per patch bucket, a shard holds one of ceil(log2(shards)) + 1 sizes (rl.global_batch.shard_patch_count).
+    per_bucket = (shapes.vision_shards - 1).bit_length() + 1
+    programs = len(buckets.text) * len(buckets.patches) * per_bucket
     fits = bool(hbm) and total <= HEADROOM * hbm
     print(f"{stage} step of {config.model.preset} on {_TOPOLOGY.value} ({len(devices)} x "
           f"{devices[0].device_kind}), mesh {dict(mesh.shape)}")
@@ -374,7 +381,7 @@ def main(argv):
           f"{analytic:.4g} analytic ({flops / analytic:.2f}x); XLA's per-device count, loop bodies once: "
           f"{compiler_flops:.4g}")
     print(f"  lowering {t_lower:.1f} s, compile {t_compile:.1f} s; a run compiles up to {programs} program{'s' if programs > 1 else ''} "
-          f"({len(buckets.text)} text x {len(buckets.patches)} patch buckets)")
+          f"({len(buckets.text)} text x {len(buckets.patches)} patch buckets x {per_bucket} shard sizes)")
     print(json.dumps(dict(
         stage=stage, preset=config.model.preset, topology=_TOPOLOGY.value, devices=len(devices),
         device_kind=devices[0].device_kind, mesh=list(np.asarray(mesh.devices.shape).tolist()),

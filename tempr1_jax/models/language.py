@@ -156,19 +156,19 @@ class LanguageModel(nnx.Module):
         return self.lm_head(h_BLD)
 
     def __call__(self, x_BLD, positions_3BL, attention_mask_BL, cache: KVCache | None = None,
-                 deepstack: tuple[jax.Array, jax.Array] | None = None, prefix: KVCache | None = None, group: int = 1):
+                 deepstack_KBLD: jax.Array | None = None, prefix: KVCache | None = None, group: int = 1):
         """Runs the decoder on embeddings; returns (final normed hidden states [B, L, D], updated cache).
 
         The layers run as one `lax.scan` over their stacked parameters, each rematerialized by `TextConfig.remat`.
         Without a cache the mask is causal plus padding. With one, the L new tokens are written at `cache.index` and
-        attend to every valid earlier slot and causally among themselves. `deepstack = (features_KND, row_BL)`
-        (Qwen3-VL) adds feature row `row_BL` of level k to the output of layer k, at the tokens whose row is >= 0.
+        attend to every valid earlier slot and causally among themselves. `deepstack_KBLD` (Qwen3-VL) adds level k of
+        the DeepStack features (zero away from vision tokens) to the output of layer k.
         `prefix` (without `cache`): a filled cache of B / `group` prompts that row b continues (rows prompt-major);
         row b then attends to its prompt's valid slots and causally to its own valid tokens, as if appended to a copy
         of the prompt's cache, without making one.
         """
         L = x_BLD.shape[1]
-        levels = 0 if deepstack is None else deepstack[0].shape[0]
+        levels = 0 if deepstack_KBLD is None else deepstack_KBLD.shape[0]
         cos, sin = mrope_cos_sin(positions_3BL, self.cfg, self.dtype)
         new_valid = attention_mask_BL.astype(bool)
         if cache is None:
@@ -191,9 +191,8 @@ class LanguageModel(nnx.Module):
                                   None if layer_kv is None else (*layer_kv, index),
                                   None if layer_prefix is None else (*layer_prefix, prefix.valid_BS, group))
             if levels:  # DeepStack: level i's features join the output of layer i, for the first `levels` layers
-                features_KND, row_BL = deepstack
-                rows_BLD = jnp.take(features_KND[jnp.minimum(i, levels - 1)], jnp.maximum(row_BL, 0), axis=0)
-                x_BLD = x_BLD + jnp.where(((row_BL >= 0) & (i < levels))[..., None], rows_BLD.astype(x_BLD.dtype), 0)
+                level_BLD = deepstack_KBLD[jnp.minimum(i, levels - 1)].astype(x_BLD.dtype)
+                x_BLD = x_BLD + jnp.where(i < levels, level_BLD, jnp.zeros_like(level_BLD))
             return x_BLD, new_kv
 
         x_BLD, new_kv = jax.lax.scan(remat(body, self.cfg.remat), x_BLD,

@@ -25,10 +25,10 @@ class Qwen25VL(VisionLanguageModel):
     def embed(self, input_ids_BL, pixel_values=None, image_layout=None, pixel_values_videos=None, video_layout=None):
         x_BLD = self.language.embed(input_ids_BL)
         if pixel_values is not None:
-            x_BLD = scatter_rows(x_BLD, input_ids_BL, self.cfg.image_token_id, self.visual(pixel_values, image_layout))
+            x_BLD = scatter_rows(x_BLD, input_ids_BL, self.cfg.image_token_id, self.encode(pixel_values, image_layout))
         if pixel_values_videos is not None:
             x_BLD = scatter_rows(x_BLD, input_ids_BL, self.cfg.video_token_id,
-                                 self.visual(pixel_values_videos, video_layout))
+                                 self.encode(pixel_values_videos, video_layout))
         return x_BLD, None
 
     def rope_index(self, input_ids, attention_mask=None, image_grid_thw=None, video_grid_thw=None,

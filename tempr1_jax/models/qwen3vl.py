@@ -20,7 +20,7 @@ from tempr1_jax.models.config import Qwen3VisionConfig, Qwen3VLConfig
 from tempr1_jax.models.language import LanguageModel
 from tempr1_jax.models.layers import GeluMLP, LayerNorm, Linear, normal, param, scan_stacked, stacked
 from tempr1_jax.models.vision import VisionAttention, VisionBlock, VisionLayout, rotary_2d
-from tempr1_jax.models.vlm import VisionLanguageModel, scatter_rows, token_rank
+from tempr1_jax.models.vlm import VisionLanguageModel, scatter_rows
 from tempr1_jax.processing.qwen3vl_rope_index import get_rope_index
 
 
@@ -91,8 +91,8 @@ class Qwen3VisionTower(nnx.Module):
     def position_embedding(self, layout: VisionLayout) -> jax.Array:
         """[S, D]: the learned table bilinearly resampled to each patch's (row, col) in its grid, in float32."""
         side = self.cfg.num_grid_per_side
-        row_taps, row_w = _bilinear_taps(layout.rope_pos_S2[:, 0], layout.grid_hw_S2[:, 0], side)
-        col_taps, col_w = _bilinear_taps(layout.rope_pos_S2[:, 1], layout.grid_hw_S2[:, 1], side)
+        row_taps, row_w = _bilinear_taps(layout.rope_pos_GS2[:, 0], layout.grid_hw_GS2[:, 0], side)
+        col_taps, col_w = _bilinear_taps(layout.rope_pos_GS2[:, 1], layout.grid_hw_GS2[:, 1], side)
         table = self.pos_embed[...]
         out = 0.0
         for i in range(2):  # four taps, each gathered as [S, D], never [S, 4, D]
@@ -102,12 +102,12 @@ class Qwen3VisionTower(nnx.Module):
         return out
 
     def __call__(self, pixel_values_SP: jax.Array, layout: VisionLayout) -> tuple[jax.Array, jax.Array]:
-        """[S, C*T*P*P] patch rows -> (merged tokens [S / 4, out_hidden], DeepStack features [K, S / 4, out_hidden]),
-        packed in grid order."""
-        x_SD = self.patch_embed(pixel_values_SP[layout.patch_order_S].astype(self.dtype))
+        """[S, C*T*P*P] patch rows of one shard -> (merged tokens [S / 4, out_hidden], DeepStack features
+        [K, S / 4, out_hidden]), packed in grid order (per shard, as `VisionTower`)."""
+        x_SD = self.patch_embed(pixel_values_SP.astype(self.dtype))
         x_SD = x_SD + self.position_embedding(layout).astype(x_SD.dtype)
-        cos, sin = rotary_2d(layout.rope_pos_S2, self.cfg.head_dim)
-        frames = (layout.full_table_NW, layout.full_segment_NW, layout.full_inverse_S)
+        cos, sin = rotary_2d(layout.rope_pos_GS2, self.cfg.head_dim)
+        frames = layout.full_tables()
         levels = self.cfg.deepstack_visual_indexes
         step = lambda block, i, x_SD: block(x_SD, cos, sin, frames)
         if list(levels) != sorted(set(levels)):
@@ -128,23 +128,21 @@ class Qwen3VL(VisionLanguageModel):
         self.language = LanguageModel(cfg.text, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
     def embed(self, input_ids_BL, pixel_values=None, image_layout=None, pixel_values_videos=None, video_layout=None):
-        """Embeddings with the merged vision tokens in place, and `(DeepStack features [K, N, D], row_BL)`: image
-        features first, then video features; row_BL is each vision token's feature row, -1 elsewhere."""
+        """Embeddings with the merged vision tokens in place, and the DeepStack features [K, B, L, D] at the vision
+        tokens' positions (zero elsewhere), or None without vision inputs."""
         x_BLD = self.language.embed(input_ids_BL)
-        features, row_BL, offset = [], jnp.full(input_ids_BL.shape, -1, jnp.int32), 0
+        deepstack_KBLD = None
         for token, pixels, layout in ((self.cfg.image_token_id, pixel_values, image_layout),
                                       (self.cfg.video_token_id, pixel_values_videos, video_layout)):
             if pixels is None:
                 continue
-            merged_ND, deepstack_KND = self.visual(pixels, layout)
-            x_BLD = scatter_rows(x_BLD, input_ids_BL, token, merged_ND)
-            rank_BL = jnp.clip(token_rank(input_ids_BL, token), 0, merged_ND.shape[0] - 1)
-            row_BL = jnp.where(input_ids_BL == token, offset + rank_BL, row_BL)
-            features.append(deepstack_KND)
-            offset += merged_ND.shape[0]
-        if not features:
-            return x_BLD, None
-        return x_BLD, (jnp.concatenate(features, axis=1), row_BL)
+            merged_GND, deepstack_GKND = self.encode(pixels, layout)
+            x_BLD = scatter_rows(x_BLD, input_ids_BL, token, merged_GND)
+            zeros_BLD = jnp.zeros(x_BLD.shape, merged_GND.dtype)
+            levels_KBLD = jnp.stack([scatter_rows(zeros_BLD, input_ids_BL, token, deepstack_GKND[:, k])
+                                     for k in range(deepstack_GKND.shape[1])])
+            deepstack_KBLD = levels_KBLD if deepstack_KBLD is None else deepstack_KBLD + levels_KBLD
+        return x_BLD, deepstack_KBLD
 
     def rope_index(self, input_ids, attention_mask=None, image_grid_thw=None, video_grid_thw=None,
                    second_per_grid_ts=None):

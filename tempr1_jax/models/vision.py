@@ -6,6 +6,11 @@ order, into rows of a fixed width W, several short segments sharing a row under 
 inside a segment is order-free, merge units (4 patches) never straddle windows, and MLPs act per patch, so this
 equals the reference's reorder-attend-unreorder exactly at O(S * W) cost instead of O(S^2).
 
+Shards. A training batch's rows lie on the mesh's batch axes, and so do its videos: the patch axis holds one block
+per device group, with that group's videos only, and every table is per block (a leading axis G). Each device then
+encodes its own prompts' videos, where one shared patch axis would have every device encode every video (the
+tower's activations of the whole batch on each chip: most of a 3B GRPO step's memory at the paper's shapes).
+
 Shapes. With `static`, the tables' shapes depend only on the patch bucket S and the row widths (the full-attention
 row width `slice_width`, the windowed one the window's patch count): the number of rows is ceil(2 S / W), a bound
 next-fit never exceeds (two consecutive rows always hold more than W patches). A batch mixing an 8 s clip (wide
@@ -25,6 +30,7 @@ import numpy as np
 from flax import nnx, struct
 
 from tempr1_jax.models.config import VisionConfig
+from tempr1_jax.models.sharding import constrain
 from tempr1_jax.models.layers import (Linear, RMSNorm, SwiGLU, apply_rope, masked_softmax_attention, param,
                                      scan_stacked, stacked)
 
@@ -37,22 +43,32 @@ _SCORES_PER_STEP = 1 << 27
 
 @struct.dataclass
 class VisionLayout:
-    """Host-computed index tables for one vision call; S = patches (padded), N = rows, W = row width.
+    """Host-computed index tables for one vision call, one set per shard: G = shards, S = patches per shard (padded),
+    N = rows, W = row width.
 
-    The tower first gathers `pixel_values` by `patch_order_S`, so that the videos' patches are packed in grid order
-    and padding follows; every other table indexes that packed order. Packing matters on several hosts, where each
-    process pads its own share of the patch axis and the global array has padding between the processes' videos.
+    `pixel_values` holds G blocks of S rows, block g holding the patches of the g-th group of batch rows (videos in
+    grid order, then padding). Each shard's tables index its own block, so the tower runs shard by shard (`vlm`
+    maps it over G) and, with G on the mesh's batch axes, every device encodes only its own prompts' videos.
     """
 
-    patch_order_S: jax.Array  # int32 pixel_values row of each packed patch
-    rope_pos_S2: jax.Array  # int32 (row, col) patch coordinates for the 2-D rotary embedding
-    grid_hw_S2: jax.Array  # int32 (grid_h, grid_w) of each patch's grid (Qwen3-VL interpolates positions by it)
-    window_table_NW: jax.Array  # int32 patch index per window slot
-    window_segment_NW: jax.Array  # int32 window of the slot's patch (slots attend within equal ids), -1: empty
-    window_inverse_S: jax.Array  # int32 flat slot (n * W + w) of each patch
-    full_table_NW: jax.Array
-    full_segment_NW: jax.Array
-    full_inverse_S: jax.Array
+    rope_pos_GS2: jax.Array  # int32 (row, col) patch coordinates for the 2-D rotary embedding
+    grid_hw_GS2: jax.Array  # int32 (grid_h, grid_w) of each patch's grid (Qwen3-VL interpolates positions by it)
+    window_table_GNW: jax.Array  # int32 patch index per window slot
+    window_segment_GNW: jax.Array  # int32 window of the slot's patch (slots attend within equal ids), -1: empty
+    window_inverse_GS: jax.Array  # int32 flat slot (n * W + w) of each patch
+    full_table_GNW: jax.Array
+    full_segment_GNW: jax.Array
+    full_inverse_GS: jax.Array
+
+    @property
+    def shards(self) -> int:
+        return self.rope_pos_GS2.shape[0]
+
+    def window_tables(self):
+        return self.window_table_GNW, self.window_segment_GNW, self.window_inverse_GS
+
+    def full_tables(self):
+        return self.full_table_GNW, self.full_segment_GNW, self.full_inverse_GS
 
 
 def _packed_tables(keys_S: np.ndarray, num_patches: int, width: int | None, static: bool
@@ -64,9 +80,10 @@ def _packed_tables(keys_S: np.ndarray, num_patches: int, width: int | None, stat
     shapes depend on `num_patches` and W alone; otherwise N is the rows used.
     """
     _, seg_S, counts = np.unique(keys_S, return_inverse=True, return_counts=True)
-    w = int(counts.max()) if width is None else int(width)
-    if counts.max() > w:
-        raise ValueError(f"an attention segment of {counts.max()} patches is wider than the row width {w}: a clip "
+    widest = int(counts.max(initial=1))
+    w = widest if width is None else int(width)
+    if widest > w:
+        raise ValueError(f"an attention segment of {widest} patches is wider than the row width {w}: a clip "
                          "sized under larger pixel budgets than config.video's (VideoSampling.max_slice_patches), "
                          "or a slice_width too small for vision_layout")
     row_of, offset_of = np.empty(len(counts), np.int64), np.empty(len(counts), np.int64)
@@ -91,18 +108,32 @@ def _packed_tables(keys_S: np.ndarray, num_patches: int, width: int | None, stat
 
 
 def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | None = None,
-                  static: bool = False, starts: np.ndarray | None = None,
-                  slice_width: int | None = None) -> VisionLayout:
+                  static: bool = False, slice_width: int | None = None, shards: int = 1) -> VisionLayout:
     """Index tables for the patches of `grid_thw` (rows of (t, h, w), in `pixel_values` order).
 
-    `num_patches` pads to a bucketed patch count; `static` makes the tables' shapes a function of that count and the
-    row widths alone (module docstring). `slice_width`, the full-attention row width in patches, must hold the widest
-    temporal slice (h * w) of any batch meant to share the program (`VideoSampling.max_slice_patches` bounds it for
-    a data config): static layouts take min(num_patches, slice_width or MAX_SLICE_TOKENS merged tokens), others the
-    widest slice of `grid_thw` by default.
-    `starts` gives the `pixel_values` row where each grid's patches begin (default: packed one after another).
+    `shards`: the grids split into that many equal consecutive groups (the batch rows of each device group), each
+    group's patches packed from the start of its own block of `num_patches` rows (see `VisionLayout`).
+    `num_patches` pads each shard to a bucketed patch count; `static` makes the tables' shapes a function of that
+    count and the row widths alone (module docstring), as several shards require. `slice_width`, the full-attention
+    row width in patches, must hold the widest temporal slice (h * w) of any batch meant to share the program
+    (`VideoSampling.max_slice_patches` bounds it for a data config): static layouts take min(num_patches,
+    slice_width or MAX_SLICE_TOKENS merged tokens), others the widest slice of `grid_thw` by default.
     """
     grid_thw = np.asarray(grid_thw, np.int64).reshape(-1, 3)
+    if len(grid_thw) % shards:
+        raise ValueError(f"{len(grid_thw)} grids do not split into {shards} shards")
+    if shards > 1 and not static:
+        raise ValueError("a layout of several shards needs static=True, so that every shard's tables share a shape")
+    groups = np.split(grid_thw, shards)
+    if num_patches is None:
+        num_patches = max(int(np.prod(g, axis=1).sum()) for g in groups)
+    parts = [_shard_layout(g, cfg, num_patches, static, slice_width) for g in groups]
+    return jax.tree.map(lambda *xs: np.stack(xs), *parts)
+
+
+def _shard_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int, static: bool,
+                  slice_width: int | None) -> VisionLayout:
+    """One shard's tables, without the leading G axis."""
     m = cfg.spatial_merge_size
     ws = cfg.window_merged or 1 << 30  # no windows (Qwen3-VL): one window per frame, the full-attention segments
     pos, win_keys, full_keys = [], [], []
@@ -121,40 +152,23 @@ def vision_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int | No
         next_window += t * n_wr * n_wc
         next_slice += t
     total = int(sum(t * h * w for t, h, w in grid_thw))
-    num_patches = total if num_patches is None else num_patches
     if num_patches < total:
         raise ValueError(f"num_patches {num_patches} is smaller than the {total} patches of grid_thw")
+    if not total:  # a shard without videos still gets tables of the common shape
+        pos, win_keys, full_keys = [np.zeros((0, 2), np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     if static:
         slice_width = min(num_patches, slice_width or MAX_SLICE_TOKENS * cfg.merge_unit)
     rope_pos = np.zeros((num_patches, 2), np.int32)
     rope_pos[:total] = np.concatenate(pos)
     grid_hw = np.ones((num_patches, 2), np.int32)
-    grid_hw[:total] = np.repeat(grid_thw[:, 1:], np.prod(grid_thw, axis=1), axis=0)
+    if total:
+        grid_hw[:total] = np.repeat(grid_thw[:, 1:], np.prod(grid_thw, axis=1), axis=0)
     full = _packed_tables(np.concatenate(full_keys), num_patches, slice_width, static)
     if cfg.window_merged is None:
         windows = full
     else:
         windows = _packed_tables(np.concatenate(win_keys), num_patches, ws * ws * cfg.merge_unit, static)
-    return VisionLayout(_patch_order(grid_thw, num_patches, starts), rope_pos, grid_hw, *windows, *full)
-
-
-def _patch_order(grid_thw: np.ndarray, num_patches: int, starts: np.ndarray | None) -> np.ndarray:
-    """A permutation of the patch rows: each grid's rows from its start, in grid order, then the unused rows."""
-    if starts is None:
-        return np.arange(num_patches, dtype=np.int32)
-    sizes = np.prod(grid_thw, axis=1)
-    starts = np.asarray(starts, np.int64).reshape(-1)
-    if len(starts) != len(sizes):
-        raise ValueError(f"starts has {len(starts)} entries for {len(sizes)} grids")
-    used = np.zeros((num_patches,), bool)
-    rows = []
-    for start, size in zip(starts, sizes):
-        if start < 0 or start + size > num_patches or used[start:start + size].any():
-            raise ValueError(f"patches [{start}, {start + size}) of a grid overlap another grid's or leave the "
-                             f"{num_patches} rows of pixel_values")
-        used[start:start + size] = True
-        rows.append(np.arange(start, start + size))
-    return np.concatenate(rows + [np.flatnonzero(~used)]).astype(np.int32)
+    return VisionLayout(rope_pos, grid_hw, *windows, *full)
 
 
 def rotary_2d(rope_pos_S2: jax.Array, head_dim: int) -> tuple[jax.Array, jax.Array]:
@@ -232,6 +246,7 @@ class VisionBlock(nnx.Module):
                           dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
     def __call__(self, x_SD, cos_SH, sin_SH, segments):
+        x_SD = constrain(x_SD, ("length", "act_embed"))  # under the shard map: G on the batch axes, the rest whole
         x_SD = x_SD + self.attn(self.norm1(x_SD), cos_SH, sin_SH, *segments)
         return x_SD + self.mlp(self.norm2(x_SD))
 
@@ -264,12 +279,12 @@ class VisionTower(nnx.Module):
         self.merger = PatchMerger(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
     def __call__(self, pixel_values_SP: jax.Array, layout: VisionLayout) -> jax.Array:
-        """[S, C*T*P*P] patch rows -> [S / 4, out_hidden] merged tokens, packed in grid order."""
-        x_SD = jnp.dot(pixel_values_SP[layout.patch_order_S].astype(self.dtype),
-                       self.patch_embed[...].astype(self.dtype))
-        cos, sin = rotary_2d(layout.rope_pos_S2, self.cfg.head_dim)
-        windows = (layout.window_table_NW, layout.window_segment_NW, layout.window_inverse_S)
-        full = (layout.full_table_NW, layout.full_segment_NW, layout.full_inverse_S)
+        """[S, C*T*P*P] patch rows of one shard -> [S / 4, out_hidden] merged tokens, packed in grid order.
+
+        Called per shard (`vlm.VisionLanguageModel.encode` maps it over G): the layout's arrays lack their G axis."""
+        x_SD = jnp.dot(pixel_values_SP.astype(self.dtype), self.patch_embed[...].astype(self.dtype))
+        cos, sin = rotary_2d(layout.rope_pos_GS2, self.cfg.head_dim)
+        windows, full = layout.window_tables(), layout.full_tables()
         # Runs of window blocks and of full blocks each go through their own scan rather than one scan choosing by
         # lax.cond: a cond's cost is its dearer branch to every FLOP count, and its two branches double the body.
         full_at = set(self.cfg.fullatt_block_indexes)

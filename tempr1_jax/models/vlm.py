@@ -12,6 +12,8 @@ A family supplies `visual`, `language`, `embed` (token and vision embeddings, pl
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,14 +21,39 @@ from flax import nnx
 
 from tempr1_jax.models.config import ModelConfig
 from tempr1_jax.models.language import KVCache, LanguageModel
+from tempr1_jax.models.sharding import constrain, logical_to_spec
 from tempr1_jax.models.vision import VisionLayout, vision_layout
 
 
-def scatter_rows(x_BLD, ids_BL, token_id, rows_ND):
-    """The k-th `token_id` in row-major (batch, seq) order takes row k of `rows_ND`."""
-    is_tok = ids_BL == token_id
-    rows = jnp.take(rows_ND, jnp.clip(token_rank(ids_BL, token_id), 0, rows_ND.shape[0] - 1), axis=0)
-    return jnp.where(is_tok[..., None], rows.astype(x_BLD.dtype), x_BLD)
+def shard_map_axes(shards: int):
+    """The mesh axes that a leading shard axis of `shards` entries lies on: the batch axes of the ambient mesh when
+    it spans them exactly (a training batch's shards, one per device group), else None (one shard, or no mesh)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if shards == 1 or mesh.empty:
+        return None
+    axes = logical_to_spec(("batch",))[0]
+    group = (axes,) if isinstance(axes, str) else tuple(axes or ())
+    return group if group and math.prod(mesh.shape[a] for a in group) == shards else None
+
+
+def per_shard(fn, *args):
+    """`fn` mapped over the leading shard axis G of `args`, with G kept on the batch axes (`shard_map_axes`)."""
+    G = jax.tree.leaves(args)[0].shape[0]
+    return jax.vmap(fn, spmd_axis_name=shard_map_axes(G))(*args)
+
+
+def scatter_rows(x_BLD, ids_BL, token_id, rows_GND):
+    """Shard g holds batch rows [g B / G, (g + 1) B / G); the k-th `token_id` among them, in row-major (batch, seq)
+    order, takes row k of `rows_GND[g]`."""
+    G = rows_GND.shape[0]
+    B, L, D = x_BLD.shape
+
+    def one(x_BLD, ids_BL, rows_ND):
+        rows = jnp.take(rows_ND, jnp.clip(token_rank(ids_BL, token_id), 0, rows_ND.shape[0] - 1), axis=0)
+        return jnp.where((ids_BL == token_id)[..., None], rows.astype(x_BLD.dtype), x_BLD)
+
+    out = per_shard(one, x_BLD.reshape(G, B // G, L, D), ids_BL.reshape(G, B // G, L), rows_GND)
+    return out.reshape(B, L, D)
 
 
 def token_rank(ids_BL, token_id):
@@ -39,6 +66,13 @@ class VisionLanguageModel(nnx.Module):
     language: LanguageModel
 
     # ---- array interface (jit-friendly) -------------------------------------------------------------------------
+    def encode(self, pixel_values_SP, layout: VisionLayout):
+        """The vision tower, shard by shard: [G * S, P] patch rows (G blocks of S, `VisionLayout`) -> the tower's
+        outputs with a leading G axis, each shard's merged tokens packed in grid order."""
+        G = layout.shards
+        pixels_GSP = constrain(pixel_values_SP.reshape(G, -1, pixel_values_SP.shape[-1]), ("batch", None, None))
+        return per_shard(self.visual, pixels_GSP, layout)
+
     def embed(self, input_ids_BL, pixel_values=None, image_layout=None, pixel_values_videos=None, video_layout=None):
         """(input embeddings [B, L, D], the decoder's `deepstack` argument or None)."""
         raise NotImplementedError
@@ -114,10 +148,11 @@ def forward_jit(model: VisionLanguageModel, **inputs):
 
 
 def encode_vision_jit(model: VisionLanguageModel, pixel_values, grid_thw) -> jax.Array:
-    """The vision tower alone, [S, P] -> [S / 4, out_hidden] (for checks and feature extraction)."""
+    """The vision tower alone, [S, P] -> [S / 4, out_hidden] (for checks and feature extraction); Qwen3-VL: with its
+    DeepStack features [K, S / 4, out_hidden]."""
     return vision_jit(model, jnp.asarray(pixel_values, jnp.float32), vision_layout(grid_thw, model.cfg.vision))
 
 
 @nnx.jit
 def vision_jit(model: VisionLanguageModel, pixel_values, layout: VisionLayout):
-    return model.visual(pixel_values, layout)
+    return jax.tree.map(lambda x: x[0], model.encode(pixel_values, layout))  # the layout of one shard

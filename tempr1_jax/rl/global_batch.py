@@ -53,28 +53,80 @@ def check_rows_split(rows: int, mesh: Mesh):
             f"or move devices to the tensor axis (mesh.shape)")
 
 
+def vision_shards(rows: int, mesh: Mesh) -> int:
+    """How many patch shards a global batch of `rows` gets: one per device group of the batch axes when the rows
+    split over them (and each process holds whole groups), else one."""
+    n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    return n_batch if n_batch > 1 and rows % n_batch == 0 and n_batch % jax.process_count() == 0 else 1
+
+
+def shard_patch_count(grids_B3: np.ndarray, shards: int, even: int) -> int:
+    """Patch rows per shard for `shards` equal groups of the rows of `grids_B3`: the smallest multiple of `even` (the
+    patch bucket's even share) by a power of two that holds the fullest group, so that a run compiles at most
+    ceil(log2(shards)) + 1 programs per patch bucket however its long and short videos fall."""
+    fullest = max(int(np.prod(g, axis=1).sum()) for g in np.split(np.asarray(grids_B3).reshape(-1, 3), shards))
+    size = max(even, 1)
+    while size < fullest:
+        size *= 2
+    return size
+
+
+def pack_patches(pixels_SP: np.ndarray, grids_B3: np.ndarray, shards: int, per_shard: int,
+                 starts: np.ndarray | None = None) -> np.ndarray:
+    """[shards * per_shard, P]: the patches of each consecutive group of rows, packed from the start of their own
+    block (`VisionLayout`). Row b's patches are read from `starts[b]` (default: packed one after another)."""
+    sizes = np.prod(np.asarray(grids_B3).reshape(-1, 3), axis=1)
+    starts = np.cumsum(sizes) - sizes if starts is None else np.asarray(starts)
+    out = np.zeros((shards * per_shard,) + pixels_SP.shape[1:], pixels_SP.dtype)
+    for g, rows in enumerate(np.split(np.arange(len(sizes)), shards)):
+        at = g * per_shard
+        for b in rows:
+            out[at:at + sizes[b]] = pixels_SP[starts[b]:starts[b] + sizes[b]]
+            at += sizes[b]
+    return out
+
+
 def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig, slice_width: int | None = None,
                  split_rows: bool = False) -> tuple[Batch, VisionLayout]:
-    """Global arrays from this process's rows, and the (replicated) vision layout of the whole global batch
-    (`slice_width`: its full-attention row width, `models.vision.vision_layout`)."""
+    """Global arrays from this process's rows, and the vision layout of the whole global batch (`slice_width`: its
+    full-attention row width, `models.vision.vision_layout`).
+
+    When the rows split over the batch axes, so do the videos: one shard of patches per device group, each holding
+    its own rows' videos (`VisionLayout`), so that every device encodes only those; otherwise one replicated shard."""
     n_proc = jax.process_count()
     n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    B_local = batch.input_ids_BL.shape[0]
     if split_rows:
-        check_rows_split(batch.input_ids_BL.shape[0] * n_proc, mesh)
+        check_rows_split(B_local * n_proc, mesh)
     S_local = batch.pixel_values_SP.shape[0]
     grids = np.asarray(batch.video_grid_thw_B3)
-    starts = None
     if n_proc > 1:
         shapes = np.asarray(multihost_utils.process_allgather(
             np.array([batch.input_ids_BL.shape[1], S_local], np.int64))).reshape(n_proc, 2)
         L, S_local = (int(v) for v in shapes.max(axis=0))
         batch = pad_batch(batch, L, S_local, model_cfg.pad_token_id)
-        grids = np.asarray(multihost_utils.process_allgather(grids)).reshape(n_proc, -1, 3)
-        sizes = np.prod(grids, axis=2)
-        starts = (np.arange(n_proc)[:, None] * S_local + np.cumsum(sizes, axis=1) - sizes).reshape(-1)
-        grids = grids.reshape(-1, 3)
+        grids = np.asarray(multihost_utils.process_allgather(grids)).reshape(-1, 3)
+    shards = vision_shards(B_local * n_proc, mesh)
+    pixels = np.asarray(batch.pixel_values_SP)
+    if shards > 1:
+        per_shard = shard_patch_count(grids, shards, S_local * n_proc // shards)
+        local = shards // n_proc  # this process's rows are the groups of its own devices
+        mine = grids.reshape(n_proc, -1, 3)[jax.process_index()]
+        pixels = jax.make_array_from_process_local_data(layout_sharding(shards, mesh),
+                                                        pack_patches(pixels, mine, local, per_shard))
+    else:
+        if n_proc > 1:  # every process's patches, each block followed by its own padding
+            pixels = np.concatenate(list(multihost_utils.process_allgather(pixels)), axis=0)
+            sizes = np.prod(grids, axis=1).reshape(n_proc, -1)
+            starts = (np.arange(n_proc)[:, None] * S_local + np.cumsum(sizes, axis=1) - sizes).reshape(-1)
+            pixels = pack_patches(pixels, grids, 1, S_local * n_proc, starts)
+        per_shard = S_local * n_proc
+        pixels = replicate(pixels, mesh)
     fields = {}
     for f in dataclasses.fields(batch):
+        if f.name == "pixel_values_SP":
+            fields[f.name] = pixels
+            continue
         local = np.asarray(getattr(batch, f.name))
         global_shape = list(local.shape)
         axis = _batch_axis(f.name)
@@ -84,9 +136,21 @@ def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig, slice_width: 
         if spec == P() and n_proc > 1:
             local = np.concatenate(list(multihost_utils.process_allgather(local)), axis=axis)
         fields[f.name] = jax.make_array_from_process_local_data(NamedSharding(mesh, spec), local)
-    layout = vision_layout(grids, model_cfg.vision, num_patches=S_local * n_proc, static=True, starts=starts,
-                           slice_width=slice_width)
-    return Batch(**fields), replicate(layout, mesh)
+    layout = vision_layout(grids, model_cfg.vision, num_patches=per_shard, static=True, slice_width=slice_width,
+                           shards=shards)
+    return Batch(**fields), shard_layout(layout, mesh)
+
+
+def shard_layout(layout: VisionLayout, mesh: Mesh) -> VisionLayout:
+    """A host layout on the mesh: its shard axis over the batch axes when it has one shard per device group, else
+    replicated (every process computes the same tables from every process's grids)."""
+    sharding = layout_sharding(layout.shards, mesh)
+    return jax.tree.map(lambda x: jax.make_array_from_callback(x.shape, sharding, lambda idx, x=x: x[idx]), layout)
+
+
+def layout_sharding(shards: int, mesh: Mesh) -> NamedSharding:
+    """Where a layout's (and the patch axis's) shards lie: over the batch axes, or replicated for one shard."""
+    return NamedSharding(mesh, P(BATCH_AXES) if shards > 1 else P())
 
 
 def host_values(tree) -> dict:

@@ -90,14 +90,15 @@ def test_deepstack_features_matter(pair):
 
     @nnx.jit
     def both(model, inputs):
-        x, (features, row) = model.embed(inputs["input_ids_BL"], inputs["pixel_values"], inputs["image_layout"],
-                                         inputs["pixel_values_videos"], inputs["video_layout"])
+        x, features = model.embed(inputs["input_ids_BL"], inputs["pixel_values"], inputs["image_layout"],
+                                  inputs["pixel_values_videos"], inputs["video_layout"])
         run = lambda deepstack: model.language(x, inputs["positions_3BL"], inputs["attention_mask_BL"],
-                                               deepstack=deepstack)[0]
-        return run((features, row)), run(None), row
+                                               deepstack_KBLD=deepstack)[0]
+        return run(features), run(None), features
 
-    with_ds, without, row = both(ours, inputs)
-    assert int((np.asarray(row) >= 0).sum()) == 12 + 3 * 4 + 2 * 6
+    with_ds, without, features = both(ours, inputs)
+    # Features at the vision tokens only: 12 image and 3 x 4 + 2 x 6 video tokens.
+    assert int((np.abs(np.asarray(features[0])).sum(-1) > 0).sum()) == 12 + 3 * 4 + 2 * 6
     assert np.abs(np.asarray(with_ds) - np.asarray(without)).max() > 1e-2
 
 
