@@ -43,7 +43,7 @@ def test_sft_step_compiles_for_a_v5p_slice_and_reports_its_memory_and_flops(toke
                                        + out["temp_bytes"]) > 0
     # The traced program's matmuls agree with the hand count: no phase dropped or counted twice.
     assert 0.75 < out["flops_per_step"] / out["analytic_flops_per_step"] < 1.25
-    assert out["programs_per_run"] == 2  # 2 text buckets x 1 patch bucket
+    assert out["programs_per_run"] == 2 * 3  # 2 text buckets x 1 patch bucket x 3 block sizes of 4 shards
     assert "DOES NOT FIT" not in text and "per device" in text
 
 
