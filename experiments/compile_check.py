@@ -116,7 +116,7 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec as P
     from tempr1_jax.data.batch import Batch
-    from tempr1_jax.rl.global_batch import (BATCH_AXES, _batch_spec, check_rows_split, layout_sharding,
+    from tempr1_jax.rl.global_batch import (_batch_spec, batch_devices, check_rows_split, layout_sharding,
                                             shard_patch_count, vision_shards)
     from tempr1_jax.models.vision import vision_layout
     from tempr1_jax.stages.common import vision_slice_width
@@ -135,12 +135,13 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
         raise ValueError(f"a clip of {per_clip.max()} patches exceeds the largest patch bucket {S_row}")
     if stage != "benchmark":
         check_rows_split(B, mesh)
-    n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    n_batch = batch_devices(mesh)
     shards = vision_shards(B, mesh)
     per_shard = shard_patch_count(grids, shards, S // shards)
     shapes = dict(input_ids_BL=((B, L), np.int32), attention_mask_BL=((B, L), bool),
                   positions_3BL=((3, B, L), np.int32),
-                  pixel_values_SP=((shards * per_shard, model_cfg.vision.patch_dim), np.float32), video_grid_thw_B3=((B, 3), np.int32),
+                  pixel_values_SP=((shards * per_shard, model_cfg.vision.patch_dim), np.float32),
+                  video_grid_thw_B3=((B, 3), np.int32),
                   second_per_grid_ts_B=((B,), np.float32), gt_intervals_BN2=((B, 32, 2), np.float32),
                   gt_counts_B=((B,), np.int32), duration_B=((B,), np.float32), task_B=((B,), np.int32),
                   answer_B=((B,), np.int32), answer_ids_BA=((B, A), np.int32), answer_mask_BA=((B, A), bool),
@@ -148,13 +149,11 @@ def abstract_inputs(config, stage: str, mesh, model_cfg):
     missing = {f.name for f in dataclasses.fields(Batch)} ^ set(shapes)
     if missing:
         raise RuntimeError(f"compile_check's batch fields are out of date with data.batch.Batch: {sorted(missing)}")
-    batch = Batch(**{k: jax.ShapeDtypeStruct(s, d, sharding=NamedSharding(mesh, _batch_spec(k, s, n_batch)))
-                     for k, (s, d) in shapes.items()})
-    batch = dataclasses.replace(batch, pixel_values_SP=jax.ShapeDtypeStruct(
-        batch.pixel_values_SP.shape, np.float32, sharding=layout_sharding(shards, mesh)))
+    on_mesh = layout_sharding(shards, mesh)  # the patch axis lies as the layout's shards (rl.global_batch)
+    sharding = lambda k, s: on_mesh if k == "pixel_values_SP" else NamedSharding(mesh, _batch_spec(k, s, n_batch))
+    batch = Batch(**{k: jax.ShapeDtypeStruct(s, d, sharding=sharding(k, s)) for k, (s, d) in shapes.items()})
     layout = vision_layout(grids, model_cfg.vision, num_patches=per_shard, static=True,
                            slice_width=vision_slice_width(config), shards=shards)
-    on_mesh = layout_sharding(shards, mesh)
     layout = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=on_mesh), layout)
     G = config.grpo.group_size if stage == "grpo" else 1
     T = {"grpo": config.grpo.sampling.max_new_tokens, "sft": A, "benchmark": config.eval.max_new_tokens}[stage]

@@ -138,9 +138,11 @@ class Qwen3VL(VisionLanguageModel):
                 continue
             merged_GND, deepstack_GKND = self.encode(pixels, layout)
             x_BLD = scatter_rows(x_BLD, input_ids_BL, token, merged_GND)
-            zeros_BLD = jnp.zeros(x_BLD.shape, merged_GND.dtype)
-            levels_KBLD = jnp.stack([scatter_rows(zeros_BLD, input_ids_BL, token, deepstack_GKND[:, k])
-                                     for k in range(deepstack_GKND.shape[1])])
+            G, K, N, D = deepstack_GKND.shape  # the K levels side by side, so one scatter places them all
+            B, L = input_ids_BL.shape
+            levels_BLX = scatter_rows(jnp.zeros((B, L, K * D), merged_GND.dtype), input_ids_BL, token,
+                                      deepstack_GKND.transpose(0, 2, 1, 3).reshape(G, N, K * D))
+            levels_KBLD = levels_BLX.reshape(B, L, K, D).transpose(2, 0, 1, 3)
             deepstack_KBLD = levels_KBLD if deepstack_KBLD is None else deepstack_KBLD + levels_KBLD
         return x_BLD, deepstack_KBLD
 

@@ -68,6 +68,11 @@ def logical_to_spec(names: Sequence[str | None], rules=LOGICAL_AXIS_RULES) -> Pa
     return PartitionSpec(*(None if n is None else table.get(n) for n in names))
 
 
+def _as_tuple(axes) -> tuple[str, ...]:
+    """A PartitionSpec entry (None, one mesh axis or several) as a tuple of mesh axes."""
+    return (axes,) if isinstance(axes, str) else tuple(axes or ())
+
+
 def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
     """Pins a large activation to the layout its logical names give under the ambient rules (`mesh_context`), so
     the compiler cannot leave it replicated; a no-op outside a mesh. A dimension its mesh axes do not divide (a batch
@@ -78,9 +83,20 @@ def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
     rules = spmd.get_logical_axis_rules() or LOGICAL_AXIS_RULES
     spec = []
     for size, axes in zip(x.shape, logical_to_spec(names, rules)):
-        group = (axes,) if isinstance(axes, str) else (axes or ())
+        group = _as_tuple(axes)
         spec.append(axes if size % math.prod(mesh.shape[a] for a in group) == 0 else None)
     return jax.lax.with_sharding_constraint(x, PartitionSpec(*spec))
+
+
+def shard_map_axes(shards: int):
+    """The mesh axes that a leading shard axis of `shards` entries lies on: the batch axes of the ambient mesh when
+    it spans them exactly (a training batch's shards, one per device group), else None (one shard, or no mesh)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if shards == 1 or mesh.empty:
+        return None
+    axes = logical_to_spec(("batch",), spmd.get_logical_axis_rules() or LOGICAL_AXIS_RULES)[0]
+    group = _as_tuple(axes)
+    return group if group and math.prod(mesh.shape[a] for a in group) == shards else None
 
 
 def logical_sharding(mesh: Mesh, names: Sequence[str | None], rules=LOGICAL_AXIS_RULES) -> NamedSharding:

@@ -80,10 +80,9 @@ def _packed_tables(keys_S: np.ndarray, num_patches: int, width: int | None, stat
     shapes depend on `num_patches` and W alone; otherwise N is the rows used.
     """
     _, seg_S, counts = np.unique(keys_S, return_inverse=True, return_counts=True)
-    widest = int(counts.max(initial=1))
-    w = widest if width is None else int(width)
-    if widest > w:
-        raise ValueError(f"an attention segment of {widest} patches is wider than the row width {w}: a clip "
+    w = int(counts.max()) if width is None else int(width)
+    if counts.max() > w:
+        raise ValueError(f"an attention segment of {counts.max()} patches is wider than the row width {w}: a clip "
                          "sized under larger pixel budgets than config.video's (VideoSampling.max_slice_patches), "
                          "or a slice_width too small for vision_layout")
     row_of, offset_of = np.empty(len(counts), np.int64), np.empty(len(counts), np.int64)
@@ -154,15 +153,12 @@ def _shard_layout(grid_thw: np.ndarray, cfg: VisionConfig, num_patches: int, sta
     total = int(sum(t * h * w for t, h, w in grid_thw))
     if num_patches < total:
         raise ValueError(f"num_patches {num_patches} is smaller than the {total} patches of grid_thw")
-    if not total:  # a shard without videos still gets tables of the common shape
-        pos, win_keys, full_keys = [np.zeros((0, 2), np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     if static:
         slice_width = min(num_patches, slice_width or MAX_SLICE_TOKENS * cfg.merge_unit)
     rope_pos = np.zeros((num_patches, 2), np.int32)
     rope_pos[:total] = np.concatenate(pos)
     grid_hw = np.ones((num_patches, 2), np.int32)
-    if total:
-        grid_hw[:total] = np.repeat(grid_thw[:, 1:], np.prod(grid_thw, axis=1), axis=0)
+    grid_hw[:total] = np.repeat(grid_thw[:, 1:], np.prod(grid_thw, axis=1), axis=0)
     full = _packed_tables(np.concatenate(full_keys), num_patches, slice_width, static)
     if cfg.window_merged is None:
         windows = full

@@ -12,8 +12,6 @@ A family supplies `visual`, `language`, `embed` (token and vision embeddings, pl
 """
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,19 +19,8 @@ from flax import nnx
 
 from tempr1_jax.models.config import ModelConfig
 from tempr1_jax.models.language import KVCache, LanguageModel
-from tempr1_jax.models.sharding import constrain, logical_to_spec
+from tempr1_jax.models.sharding import constrain, shard_map_axes
 from tempr1_jax.models.vision import VisionLayout, vision_layout
-
-
-def shard_map_axes(shards: int):
-    """The mesh axes that a leading shard axis of `shards` entries lies on: the batch axes of the ambient mesh when
-    it spans them exactly (a training batch's shards, one per device group), else None (one shard, or no mesh)."""
-    mesh = jax.sharding.get_abstract_mesh()
-    if shards == 1 or mesh.empty:
-        return None
-    axes = logical_to_spec(("batch",))[0]
-    group = (axes,) if isinstance(axes, str) else tuple(axes or ())
-    return group if group and math.prod(mesh.shape[a] for a in group) == shards else None
 
 
 def per_shard(fn, *args):

@@ -44,8 +44,13 @@ def _batch_spec(name: str, shape: tuple[int, ...], n_batch: int) -> P:
     return P(*([None] * axis), BATCH_AXES)
 
 
+def batch_devices(mesh: Mesh) -> int:
+    """Devices along the batch axes: the groups a training batch's rows split into."""
+    return int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+
+
 def check_rows_split(rows: int, mesh: Mesh):
-    n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    n_batch = batch_devices(mesh)
     if rows % n_batch:
         raise ValueError(
             f"a batch of {rows} rows does not split over the mesh's batch axes {dict(mesh.shape)} "
@@ -56,7 +61,7 @@ def check_rows_split(rows: int, mesh: Mesh):
 def vision_shards(rows: int, mesh: Mesh) -> int:
     """How many patch shards a global batch of `rows` gets: one per device group of the batch axes when the rows
     split over them (and each process holds whole groups), else one."""
-    n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    n_batch = batch_devices(mesh)
     return n_batch if n_batch > 1 and rows % n_batch == 0 and n_batch % jax.process_count() == 0 else 1
 
 
@@ -94,7 +99,7 @@ def global_batch(batch: Batch, mesh: Mesh, model_cfg: ModelConfig, slice_width: 
     When the rows split over the batch axes, so do the videos: one shard of patches per device group, each holding
     its own rows' videos (`VisionLayout`), so that every device encodes only those; otherwise one replicated shard."""
     n_proc = jax.process_count()
-    n_batch = int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+    n_batch = batch_devices(mesh)
     B_local = batch.input_ids_BL.shape[0]
     if split_rows:
         check_rows_split(B_local * n_proc, mesh)
