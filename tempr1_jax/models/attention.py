@@ -6,13 +6,15 @@ rule instead of a [B, L, S] mask lets the blockwise path build each key block's 
 
 - "dense": scores [B, K, G, L, S] in one einsum; cheapest for short sequences.
 - "blockwise": an online (running log-sum-exp) softmax over key blocks of `block_kv` slots, float32 accumulation;
-  peak memory is one block's scores. Under autodiff each block is rematerialized, so the backward pass keeps only
-  the running output, max and sum per block instead of every block's probabilities.
+  peak memory is one block's scores. Its backward pass is FlashAttention-2's: it keeps only the output and the
+  log-sum-exp and recomputes each block's probabilities, instead of a running state per block.
 - "cudnn": `jax.nn.dot_product_attention(implementation="cudnn")`, the fused GPU kernel, for bf16/fp16 inputs.
 
 "auto" takes cudnn on GPU for half-precision inputs, otherwise dense when S <= block_kv and blockwise beyond.
 """
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -43,27 +45,34 @@ def _dense(q_BLKGH, k_BSKH, v_BSKH, mask_BLS, scale):
     return jnp.einsum("bkgls,bskh->blkgh", probs_BKGLS, v_BSKH), lse_BLKG
 
 
-def _blockwise(q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, scale, block_kv):
-    B, L, K, G, H = q_BLKGH.shape
-    S = k_BSKH.shape[1]
+def _key_blocks(k_BSKH, v_BSKH, key_valid_BS, block_kv):
+    """Keys, values and validity as [N, B, C, ...] blocks of C = `block_kv` slots, with each block's first slot.
+    Padded slots are invalid keys, so they add exactly zero weight to any row with a real key."""
+    B, S, K, H = k_BSKH.shape
     n_blocks = -(-S // block_kv)
     pad = n_blocks * block_kv - S
-    if pad:  # padded slots are invalid keys, so they add exactly zero weight to any row with a real key
+    if pad:
         k_BSKH = jnp.pad(k_BSKH, ((0, 0), (0, pad), (0, 0), (0, 0)))
         v_BSKH = jnp.pad(v_BSKH, ((0, 0), (0, pad), (0, 0), (0, 0)))
         key_valid_BS = jnp.pad(key_valid_BS, ((0, 0), (0, pad)))
-    k_NBCKH = jnp.moveaxis(k_BSKH.reshape(B, n_blocks, block_kv, K, H), 1, 0)
-    v_NBCKH = jnp.moveaxis(v_BSKH.reshape(B, n_blocks, block_kv, K, H), 1, 0)
-    valid_NBC = jnp.moveaxis(key_valid_BS.reshape(B, n_blocks, block_kv), 1, 0)
-    start_N = jnp.arange(n_blocks) * block_kv
+    blocks = lambda x: jnp.moveaxis(x.reshape(B, n_blocks, block_kv, *x.shape[2:]), 1, 0)
+    return blocks(k_BSKH), blocks(v_BSKH), blocks(key_valid_BS), jnp.arange(n_blocks) * block_kv
 
-    @jax.checkpoint
+
+def _block_scores(q_BLKGH, k_BCKH, valid_BC, start, query_slot_L, scale):
+    """One key block's scaled scores [B, K, G, L, C] (masked slots at `_MASKED`) and its mask [B, L, C]."""
+    mask_BLC = _mask_BLS(valid_BC, query_slot_L, start + jnp.arange(k_BCKH.shape[1]))
+    s_BKGLC = jnp.einsum("blkgh,bckh->bkglc", q_BLKGH, k_BCKH, preferred_element_type=jnp.float32) * scale
+    return jnp.where(mask_BLC[:, None, None], s_BKGLC, _MASKED), mask_BLC
+
+
+def _blockwise_forward(q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, scale, block_kv):
+    B, L, K, G, H = q_BLKGH.shape
+
     def block(carry, xs):
         acc_BKGLH, max_BKGL, sum_BKGL = carry
         k_BCKH, v_BCKH, valid_BC, start = xs
-        mask_BLC = _mask_BLS(valid_BC, query_slot_L, start + jnp.arange(block_kv))
-        s_BKGLC = jnp.einsum("blkgh,bckh->bkglc", q_BLKGH, k_BCKH, preferred_element_type=jnp.float32) * scale
-        s_BKGLC = jnp.where(mask_BLC[:, None, None], s_BKGLC, _MASKED)
+        s_BKGLC, _ = _block_scores(q_BLKGH, k_BCKH, valid_BC, start, query_slot_L, scale)
         new_max = jnp.maximum(max_BKGL, s_BKGLC.max(-1))
         p_BKGLC = jnp.exp(s_BKGLC - new_max[..., None])
         rescale = jnp.exp(max_BKGL - new_max)
@@ -73,11 +82,56 @@ def _blockwise(q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, scale, block
 
     init = (jnp.zeros((B, K, G, L, H), jnp.float32), jnp.full((B, K, G, L), _MASKED, jnp.float32),
             jnp.zeros((B, K, G, L), jnp.float32))
-    final, _ = jax.lax.scan(block, init, (k_NBCKH, v_NBCKH, valid_NBC, start_N))
-    (acc_BKGLH, max_BKGL, sum_BKGL) = final
+    (acc_BKGLH, max_BKGL, sum_BKGL), _ = jax.lax.scan(block, init, _key_blocks(k_BSKH, v_BSKH, key_valid_BS,
+                                                                               block_kv))
     out_BKGLH = acc_BKGLH / sum_BKGL[..., None]
     lse_BLKG = jnp.moveaxis(max_BKGL + jnp.log(sum_BKGL), 3, 1)
     return jnp.moveaxis(out_BKGLH, 3, 1).astype(q_BLKGH.dtype), lse_BLKG  # [B, L, K, G, H], [B, L, K, G]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def _blockwise(q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, scale, block_kv):
+    return _blockwise_forward(q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, scale, block_kv)
+
+
+def _blockwise_fwd(q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, scale, block_kv):
+    out = _blockwise_forward(q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, scale, block_kv)
+    return out, (q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, *out)
+
+
+def _blockwise_bwd(scale, block_kv, residuals, cotangents):
+    """The FlashAttention-2 backward pass: each key block's probabilities are recomputed from the saved
+    log-sum-exp, so nothing per block outlives its step. With P = softmax(S), dS = P * (dO . V - rowsum(dO * O) +
+    d lse): the last term is the gradient that reaches the log-sum-exp through `merge_partials`."""
+    q_BLKGH, k_BSKH, v_BSKH, key_valid_BS, query_slot_L, out_BLKGH, lse_BLKG = residuals
+    d_out_BLKGH, d_lse_BLKG = cotangents
+    S, dtype = k_BSKH.shape[1], q_BLKGH.dtype
+    d_out_BLKGH = d_out_BLKGH.astype(dtype)
+    lse_BKGL = jnp.moveaxis(lse_BLKG, 1, 3)
+    # rowsum(dO * O) - d lse: the per-query term subtracted from dO . V
+    delta_BKGL = jnp.moveaxis(jnp.einsum("blkgh,blkgh->blkg", d_out_BLKGH, out_BLKGH.astype(dtype),
+                                         preferred_element_type=jnp.float32) - d_lse_BLKG, 1, 3)
+
+    def block(dq_BLKGH, xs):
+        k_BCKH, v_BCKH, valid_BC, start = xs
+        s_BKGLC, mask_BLC = _block_scores(q_BLKGH, k_BCKH, valid_BC, start, query_slot_L, scale)
+        p_BKGLC = jnp.where(mask_BLC[:, None, None], jnp.exp(s_BKGLC - lse_BKGL[..., None]), 0.0)
+        dv_BCKH = jnp.einsum("bkglc,blkgh->bckh", p_BKGLC.astype(dtype), d_out_BLKGH,
+                             preferred_element_type=jnp.float32)
+        dp_BKGLC = jnp.einsum("blkgh,bckh->bkglc", d_out_BLKGH, v_BCKH, preferred_element_type=jnp.float32)
+        ds_BKGLC = (p_BKGLC * (dp_BKGLC - delta_BKGL[..., None]) * scale).astype(dtype)
+        dq_BLKGH = dq_BLKGH + jnp.einsum("bkglc,bckh->blkgh", ds_BKGLC, k_BCKH, preferred_element_type=jnp.float32)
+        dk_BCKH = jnp.einsum("bkglc,blkgh->bckh", ds_BKGLC, q_BLKGH, preferred_element_type=jnp.float32)
+        return dq_BLKGH, (dk_BCKH, dv_BCKH)
+
+    dq_BLKGH, (dk_NBCKH, dv_NBCKH) = jax.lax.scan(block, jnp.zeros(q_BLKGH.shape, jnp.float32),
+                                                  _key_blocks(k_BSKH, v_BSKH, key_valid_BS, block_kv))
+    unblock = lambda x_NBCKH: jnp.moveaxis(x_NBCKH, 0, 1).reshape(x_NBCKH.shape[1], -1, *x_NBCKH.shape[3:])[:, :S]
+    return (dq_BLKGH.astype(dtype), unblock(dk_NBCKH).astype(k_BSKH.dtype), unblock(dv_NBCKH).astype(v_BSKH.dtype),
+            None, None)
+
+
+_blockwise.defvjp(_blockwise_fwd, _blockwise_bwd)
 
 
 def _cudnn(q_BLKGH, k_BSKH, v_BSKH, mask_BLS, scale):

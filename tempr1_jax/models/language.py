@@ -163,9 +163,9 @@ class LanguageModel(nnx.Module):
         Without a cache the mask is causal plus padding. With one, the L new tokens are written at `cache.index` and
         attend to every valid earlier slot and causally among themselves. `deepstack_KBLD` (Qwen3-VL) adds level k of
         the DeepStack features (zero away from vision tokens) to the output of layer k.
-        `prefix` (without `cache`): a filled cache of B / `group` prompts that row b continues (rows prompt-major);
-        row b then attends to its prompt's valid slots and causally to its own valid tokens, as if appended to a copy
-        of the prompt's cache, without making one.
+        `prefix`: a filled cache of B / `group` prompts that row b continues (rows prompt-major); row b then attends
+        to its prompt's valid slots and causally to its own valid tokens (and, with a cache, to its own earlier
+        slots there), as if appended to a copy of the prompt's cache, without making one.
         """
         L = x_BLD.shape[1]
         levels = 0 if deepstack_KBLD is None else deepstack_KBLD.shape[0]
@@ -176,8 +176,6 @@ class LanguageModel(nnx.Module):
         else:
             key_valid_BS = jax.lax.dynamic_update_slice_in_dim(cache.valid_BS, new_valid, cache.index, axis=1)
             query_slot_L, index, kv = cache.index + jnp.arange(L), cache.index, (cache.k_LBSKH, cache.v_LBSKH)
-        if prefix is not None and cache is not None:
-            raise ValueError("the decoder takes a cache to extend or a prefix to attend to, not both")
         if prefix is not None and prefix.valid_BS.shape[0] * group != x_BLD.shape[0]:
             raise ValueError(f"{x_BLD.shape[0]} rows are not {prefix.valid_BS.shape[0]} prompts x group {group}")
         shared = None if prefix is None else (prefix.k_LBSKH, prefix.v_LBSKH)

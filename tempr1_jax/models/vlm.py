@@ -79,11 +79,13 @@ class VisionLanguageModel(nnx.Module):
                                   pixel_values_videos, video_layout)
         return self.logits(h)
 
-    def decode_step(self, token_B, cache: KVCache):
-        """One token per row after a prefill: returns (logits [B, vocab], cache)."""
+    def decode_step(self, token_B, cache: KVCache, prefix: KVCache | None = None, group: int = 1):
+        """One token per row after a prefill: returns (logits [B, vocab], cache). With `prefix` (the prompts'
+        cache, B / `group` rows) `cache` holds only each row's own tokens (`LanguageModel`'s prefix)."""
         ids_B1 = token_B[:, None]
         positions_3B1 = jnp.broadcast_to(cache.next_position_B[None, :, None], (3,) + ids_B1.shape)
-        h, cache = self.language(self.language.embed(ids_B1), positions_3B1, jnp.ones_like(ids_B1, bool), cache)
+        h, cache = self.language(self.language.embed(ids_B1), positions_3B1, jnp.ones_like(ids_B1, bool), cache,
+                                 prefix=prefix, group=group)
         return self.logits(h[:, 0]), cache
 
     # ---- host helpers -------------------------------------------------------------------------------------------

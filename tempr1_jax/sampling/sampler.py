@@ -81,27 +81,23 @@ def _generate(graphdef, params, inputs, rng, cfg: SamplingConfig, num_samples: i
     return sample(nnx.merge(graphdef, params), inputs, cfg, rng, num_samples)
 
 
-def _repeat_rows(cache: KVCache, logits_BV: jax.Array, g: int) -> tuple[KVCache, jax.Array]:
-    rep = lambda x, axis: jnp.repeat(x, g, axis=axis)
-    return (KVCache(rep(cache.k_LBSKH, 1), rep(cache.v_LBSKH, 1), rep(cache.valid_BS, 0), cache.index,
-                    rep(cache.next_position_B, 0)), rep(logits_BV, 0))
-
-
 def sample(model: Qwen25VL, inputs: dict, cfg: SamplingConfig, rng: jax.Array, num_samples: int = 1
            ) -> GenerationOutput:
     """The traceable body of `generate`, for use inside other jit-compiled steps."""
-    B, L = inputs["input_ids_BL"].shape
-    T = cfg.max_new_tokens
+    P, L = inputs["input_ids_BL"].shape
+    T, G = cfg.max_new_tokens, num_samples
     cache_dtype = jnp.dtype(cfg.cache_dtype) if cfg.cache_dtype else model.language.dtype
-    cache = KVCache.init(model.cfg.text, B, L + T, cache_dtype)
-    h_BLD, cache = model.hidden_states(**inputs, cache=cache)
+    prompt = KVCache.init(model.cfg.text, P, L, cache_dtype)
+    h_PLD, prompt = model.hidden_states(**inputs, cache=prompt)
     # The last real prompt token of each row, for left and right padding alike.
-    mask_BL = inputs["attention_mask_BL"].astype(bool)
-    last_B = L - 1 - jnp.argmax(mask_BL[:, ::-1], axis=1)
-    logits_BV = model.logits(jnp.take_along_axis(h_BLD, last_B[:, None, None], axis=1)[:, 0])
-    if num_samples > 1:
-        cache, logits_BV = _repeat_rows(cache, logits_BV, num_samples)
-        B = B * num_samples
+    mask_PL = inputs["attention_mask_BL"].astype(bool)
+    last_P = L - 1 - jnp.argmax(mask_PL[:, ::-1], axis=1)
+    logits_BV = jnp.repeat(model.logits(jnp.take_along_axis(h_PLD, last_P[:, None, None], axis=1)[:, 0]), G, axis=0)
+    # The G completions of a prompt read its cache side by side (the decoder's prefix); their own cache holds only
+    # the T new slots, so the prompt's keys and values are never copied G times.
+    B = P * G
+    cache = KVCache.init(model.cfg.text, B, T, cache_dtype).replace(
+        next_position_B=jnp.repeat(prompt.next_position_B, G))
     eos = jnp.asarray(cfg.eos_ids, jnp.int32)
 
     def cond(state):
@@ -116,7 +112,7 @@ def sample(model: Qwen25VL, inputs: dict, cfg: SamplingConfig, rng: jax.Array, n
         tokens = tokens.at[:, step].set(tok_B)
         logprobs = logprobs.at[:, step].set(jnp.where(done_B, 0.0, logp_B))
         done_B = done_B | jnp.isin(tok_B, eos)
-        logits_BV, cache = model.decode_step(tok_B, cache)
+        logits_BV, cache = model.decode_step(tok_B, cache, prefix=prompt, group=G)
         return step + 1, tokens, logprobs, done_B, logits_BV, cache, rng
 
     state = (jnp.int32(0), jnp.full((B, T), cfg.pad_id, jnp.int32), jnp.zeros((B, T), jnp.float32),

@@ -47,10 +47,14 @@ def test_blockwise_gradients_equal_dense():
     valid = jnp.asarray(np.array([[False, True, True, True, True, True], [True] * 6]))
     slot = jnp.arange(6)
 
+    w = jnp.asarray(np.random.default_rng(1).normal(size=(2, 6, 2, 3)), jnp.float32)
+
     def loss(impl):
         def f(q, k, v):
-            out = attention(q, k, v, valid, slot, scale=0.5, implementation=impl, block_kv=4)
-            return jnp.sum(out[0, 1:] ** 2) + jnp.sum(out[1] ** 2)  # row 0's first query sees no key
+            out, lse = attention(q, k, v, valid, slot, scale=0.5, implementation=impl, block_kv=4, return_lse=True)
+            # Row 0's first query sees no key; the log-sum-exp carries a gradient of its own (`merge_partials`).
+            return jnp.sum(out[0, 1:] ** 2) + jnp.sum(out[1] ** 2) + jnp.sum(lse[0, 1:] * w[0, 1:]) + jnp.sum(
+                lse[1] * w[1])
         return jax.grad(f, argnums=(0, 1, 2))(q, k, v)
 
     for a, b in zip(loss("dense"), loss("blockwise")):
@@ -63,6 +67,17 @@ def test_row_without_keys_stays_finite_in_both_paths():
     for impl in ("dense", "blockwise"):
         out = attention(q, k, v, valid, jnp.arange(2), scale=1.0, implementation=impl, block_kv=2)
         assert np.isfinite(np.asarray(out)).all(), impl
+
+
+def test_blockwise_backward_keeps_no_state_per_key_block():
+    """The backward pass recomputes each block from the output and log-sum-exp: no [blocks, ..., L, H] stack of
+    running outputs is saved between the passes, whatever the number of key blocks."""
+    q, k, v = _inputs(B=1, L=64, S=256, K=1, G=1, H=4)
+    f = lambda q, k, v: attention(q, k, v, jnp.ones((1, 256), bool), 192 + jnp.arange(64), scale=1.0,
+                                  implementation="blockwise", block_kv=16).sum()
+    _, vjp = jax.vjp(f, q, k, v)
+    saved = [x.shape for x in jax.tree.leaves(vjp) if hasattr(x, "shape")]
+    assert saved and not any(len(s) and s[0] == 16 and 64 in s for s in saved), saved
 
 
 def test_blockwise_never_builds_the_full_score_matrix():

@@ -95,3 +95,33 @@ def test_sampling_respects_eos(pair):
     sampled = generate(ours, inputs, SamplingConfig(max_new_tokens=8, temperature=1.0, top_k=5, eos_ids=()),
                        rng=jax.random.key(1))
     assert np.all(np.isfinite(np.asarray(sampled.logprobs_BT))) and np.all(np.asarray(sampled.logprobs_BT) <= 0)
+
+
+def _equations(jaxpr):
+    """Every equation of a jaxpr and of the jaxprs inside it (jit, loops, branches)."""
+    for e in jaxpr.eqns:
+        yield e
+        for value in e.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from _equations(inner)
+
+
+def test_group_decode_shares_the_prompt_cache(pair):
+    """G greedy completions per prompt, reading one prompt cache side by side, are each the single greedy one; the
+    G rows' own cache is max_new_tokens long, not prompt + max_new_tokens."""
+    cfg, _, ours = pair
+    inputs = ours.prepare_inputs(**parity_inputs(cfg))  # two left-padded prompts with an image and a video
+    sc = SamplingConfig(max_new_tokens=6, eos_ids=(), pad_id=0)
+    one = generate(ours, inputs, sc)
+    group = generate(ours, inputs, sc, num_samples=3)
+    np.testing.assert_array_equal(np.asarray(group.tokens_BT), np.repeat(np.asarray(one.tokens_BT), 3, axis=0))
+    np.testing.assert_allclose(np.asarray(group.logprobs_BT), np.repeat(np.asarray(one.logprobs_BT), 3, axis=0),
+                               atol=1e-5)
+    shapes = {tuple(v.aval.shape) for e in _equations(jax.make_jaxpr(
+        lambda i: generate(ours, i, sc, num_samples=3))(inputs).jaxpr) if e.primitive.name == "while"
+        for v in e.outvars}
+    text, L = cfg.text, inputs["input_ids_BL"].shape[1]
+    assert (text.num_hidden_layers, 6, 6, text.num_key_value_heads, text.head_dim) in shapes
+    assert not any(len(s) == 5 and s[1] == 6 and s[2] >= L for s in shapes)
