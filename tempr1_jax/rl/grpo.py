@@ -117,24 +117,15 @@ def _update(state: TrainState, loss, grads, tx, grad_norm_limit) -> tuple[TrainS
     schedule's position) does not advance on a skipped one.
     """
     grad_norm = optax.global_norm(_floats(grads))
-
-    def apply(params, opt_state, grads):
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
-    # The candidate update is computed twice, so that neither copy is ever held whole beside the old state: first
-    # only for its finiteness reductions (fused into them), then, once the decision is known, elementwise into the
-    # donated buffers. The barrier keeps the second pass after the decision and distinct from the first.
-    params, opt_state = apply(state.params, state.opt_state, grads)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
     bad = {"nonfinite_loss": ~jnp.isfinite(loss), "nonfinite_grad_norm": ~jnp.isfinite(grad_norm),
            "nonfinite_update": ~(jnp.isfinite(optax.global_norm(_floats(params))) & _all_finite(opt_state))}
     nonfinite = bad["nonfinite_loss"] | bad["nonfinite_grad_norm"] | bad["nonfinite_update"]
     spike = ~nonfinite & (grad_norm > grad_norm_limit)
-    skip, old_params, old_opt_state, grads = jax.lax.optimization_barrier(
-        (nonfinite | spike, state.params, state.opt_state, grads))
-    params, opt_state = apply(old_params, old_opt_state, grads)
+    skip = nonfinite | spike
     keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(skip, o, n), new, old)
-    state = state.replace(params=keep(params, old_params), opt_state=keep(opt_state, old_opt_state),
+    state = state.replace(params=keep(params, state.params), opt_state=keep(opt_state, state.opt_state),
                           step=state.step + 1)
     return state, {"grad_norm": grad_norm, "skipped": skip, "grad_norm_spike": spike, **bad}
 
